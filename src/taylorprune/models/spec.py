@@ -1,0 +1,135 @@
+"""One model spec string, accepted everywhere a model is named.
+
+- a registered name: ``cifarnet``, ``resnet56``, ``resnet20_projection``;
+- ``torchvision:NAME`` for any torchvision classification model (``torchvision:resnet18``);
+- ``package.module:factory`` for a user's own builder;
+- a path to a ``.safetensors`` file written by taylorprune (it records its architecture).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from .checkpoints import load_weights
+from .normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
+from .registry import create_model, is_registered, list_models
+
+METADATA_KEY = "taylorprune"
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+class InputNormalized(nn.Module):
+    """Wraps a network that expects normalised input so it takes images in [0, 1]."""
+
+    def __init__(self, net: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+
+def build_model(spec: str, **kwargs: object) -> nn.Module:
+    """Build the (untrained) architecture that ``spec`` names."""
+    if spec.startswith("torchvision:"):
+        return _torchvision(spec.split(":", 1)[1], **kwargs)
+    if is_registered(spec):
+        return create_model(spec, **kwargs)
+    if ":" in spec and not Path(spec).exists():
+        return _factory(spec, **kwargs)
+    raise ValueError(
+        f"unknown model {spec!r}; use one of {', '.join(list_models())}, "
+        "torchvision:NAME, package.module:factory, or a .safetensors file written by taylorprune"
+    )
+
+
+def load_model(
+    spec: str | nn.Module,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    **kwargs: object,
+) -> nn.Module:
+    """Resolve a spec (or pass a module through), then load weights if asked."""
+    if isinstance(spec, nn.Module):
+        model = spec
+    elif Path(spec).is_file():
+        model = _from_saved(Path(spec))
+    else:
+        model = build_model(spec, **kwargs)
+        if pretrained:
+            load_weights(model, pretrained_path(spec))
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def pretrained_path(name: str) -> Path:
+    path = PRETRAINED_DIR / f"{name}.safetensors"
+    if not path.is_file():
+        have = sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))
+        raise ValueError(
+            f"no bundled pretrained weights for {name!r} (bundled: {', '.join(have) or 'none'}); "
+            "train it with `taylorprune train` or pass --weights FILE"
+        )
+    return path
+
+
+def save_model(model: nn.Module, path: str | Path, spec: str, **kwargs: object) -> Path:
+    """Write weights as safetensors with the spec that rebuilds the architecture."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {METADATA_KEY: json.dumps({"spec": spec, "kwargs": kwargs})}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata=meta)
+    return path
+
+
+def _from_saved(path: Path) -> nn.Module:
+    if path.suffix != ".safetensors":
+        raise ValueError(
+            f"{path} does not say which architecture it holds; "
+            f"pass the architecture and the file separately: --model NAME --weights {path}"
+        )
+    with safe_open(str(path), framework="pt") as f:
+        meta = (f.metadata() or {}).get(METADATA_KEY)
+    if meta is None:
+        raise ValueError(
+            f"{path} was not written by taylorprune; pass --model NAME --weights {path}"
+        )
+    info = json.loads(meta)
+    model = build_model(info["spec"], **info.get("kwargs", {}))
+    return load_weights(model, path)
+
+
+def _torchvision(name: str, **kwargs: object) -> nn.Module:
+    import torchvision
+
+    try:
+        net = torchvision.models.get_model(name, weights=None, **kwargs)
+    except ValueError:
+        known = ", ".join(torchvision.models.list_models(module=torchvision.models))
+        raise ValueError(f"torchvision has no classification model {name!r}; known: {known}") from None
+    return InputNormalized(net)
+
+
+def _factory(spec: str, **kwargs: object) -> nn.Module:
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(
+            f"cannot import factory {spec!r} ({err}); check that the module is on PYTHONPATH"
+        ) from None
+    model = factory(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+    return model

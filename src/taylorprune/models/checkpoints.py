@@ -14,6 +14,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ..errors import InputError
+
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.")
 
@@ -22,14 +24,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file, keys cleaned of wrapper prefixes."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; check the path")
+        raise InputError(f"checkpoint {path} does not exist; check the path")
     if path.suffix == ".safetensors":
         return clean_state_dict(load_file(str(path)))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(
+        raise InputError(
             f"{path} is not a readable weights-only PyTorch checkpoint ({first}); "
             "save a state_dict (torch.save(model.state_dict(), path)) or use safetensors"
         ) from None
@@ -44,7 +46,7 @@ def _find_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
             return tensors
-    raise ValueError(f"{path} holds no state dict (no tensors found); save model.state_dict()")
+    raise InputError(f"{path} holds no state dict (no tensors found); save model.state_dict()")
 
 
 def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -83,7 +85,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
                 f"{len(wrong)} of the wrong shape (e.g. {k}: file {tuple(state[k].shape)}, "
                 f"model {tuple(own[k].shape)})"
             )
-        raise ValueError(
+        raise InputError(
             f"{path} does not fit the model: {'; '.join(parts)} keys; "
             "check that --model names the architecture the checkpoint was trained with"
         )

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from .normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from .registry import register_model
 
@@ -48,7 +49,7 @@ class BasicBlock(nn.Module):
                 )
             else:
                 if stride != 2 or planes - in_planes != 2 * ((planes - in_planes) // 2):
-                    raise ValueError("zero-pad shortcuts need stride 2 and an even width increase")
+                    raise InputError("zero-pad shortcuts need stride 2 and an even width increase")
                 self.shortcut = ZeroPadShortcut((planes - in_planes) // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,9 +73,9 @@ class CifarResNet(nn.Module):
     ) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
+            raise InputError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
         if shortcut not in ("projection", "zero-pad"):
-            raise ValueError(f"shortcut must be 'projection' or 'zero-pad', got {shortcut!r}")
+            raise InputError(f"shortcut must be 'projection' or 'zero-pad', got {shortcut!r}")
         n = (depth - 2) // 6
         widths = [max(1, round(w * width)) for w in (16, 32, 64)]
         self.normalize = Normalize(mean, std)

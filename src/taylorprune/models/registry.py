@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ..errors import InputError
+
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -14,7 +16,7 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
-            raise ValueError(f"model {name!r} is registered twice")
+            raise InputError(f"model {name!r} is registered twice")
         _BUILDERS[name] = builder
         return builder
 
@@ -34,7 +36,7 @@ def create_model(name: str, **kwargs: object) -> nn.Module:
     try:
         builder = _BUILDERS[name]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"unknown model {name!r}; choose one of {', '.join(list_models())}"
         ) from None
     return builder(**kwargs)

@@ -17,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ..errors import InputError
 from .checkpoints import load_weights
 from .normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from .registry import create_model, is_registered, list_models
@@ -45,7 +46,7 @@ def build_model(spec: str, **kwargs: object) -> nn.Module:
         return create_model(spec, **kwargs)
     if ":" in spec and not Path(spec).exists():
         return _factory(spec, **kwargs)
-    raise ValueError(
+    raise InputError(
         f"unknown model {spec!r}; use one of {', '.join(list_models())}, "
         "torchvision:NAME, package.module:factory, or a .safetensors file written by taylorprune"
     )
@@ -76,7 +77,7 @@ def pretrained_path(name: str) -> Path:
     path = PRETRAINED_DIR / f"{name}.safetensors"
     if not path.is_file():
         have = sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))
-        raise ValueError(
+        raise InputError(
             f"no bundled pretrained weights for {name!r} (bundled: {', '.join(have) or 'none'}); "
             "train it with `taylorprune train` or pass --weights FILE"
         )
@@ -95,14 +96,14 @@ def save_model(model: nn.Module, path: str | Path, spec: str, **kwargs: object) 
 
 def _from_saved(path: Path) -> nn.Module:
     if path.suffix != ".safetensors":
-        raise ValueError(
+        raise InputError(
             f"{path} does not say which architecture it holds; "
             f"pass the architecture and the file separately: --model NAME --weights {path}"
         )
     with safe_open(str(path), framework="pt") as f:
         meta = (f.metadata() or {}).get(METADATA_KEY)
     if meta is None:
-        raise ValueError(
+        raise InputError(
             f"{path} was not written by taylorprune; pass --model NAME --weights {path}"
         )
     info = json.loads(meta)
@@ -117,7 +118,7 @@ def _torchvision(name: str, **kwargs: object) -> nn.Module:
         net = torchvision.models.get_model(name, weights=None, **kwargs)
     except ValueError:
         known = ", ".join(torchvision.models.list_models(module=torchvision.models))
-        raise ValueError(f"torchvision has no classification model {name!r}; known: {known}") from None
+        raise InputError(f"torchvision has no classification model {name!r}; known: {known}") from None
     return InputNormalized(net)
 
 
@@ -126,10 +127,10 @@ def _factory(spec: str, **kwargs: object) -> nn.Module:
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
-        raise ValueError(
+        raise InputError(
             f"cannot import factory {spec!r} ({err}); check that the module is on PYTHONPATH"
         ) from None
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
-        raise ValueError(f"factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+        raise InputError(f"factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -76,17 +76,17 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     if missing or unexpected or wrong:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+            parts.append(f"{len(missing)} tensors missing from the file (first: {missing[0]})")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+            parts.append(f"{len(unexpected)} tensors the model lacks (first: {unexpected[0]})")
         if wrong:
             k = wrong[0]
             parts.append(
-                f"{len(wrong)} of the wrong shape (e.g. {k}: file {tuple(state[k].shape)}, "
-                f"model {tuple(own[k].shape)})"
+                f"{len(wrong)} tensors of the wrong shape (first: {k} is {tuple(state[k].shape)} "
+                f"in the file, {tuple(own[k].shape)} in the model)"
             )
         raise InputError(
-            f"{path} does not fit the model: {'; '.join(parts)} keys; "
+            f"{path} does not fit the model: {'; '.join(parts)}; "
             "check that --model names the architecture the checkpoint was trained with"
         )
     model.load_state_dict(state)

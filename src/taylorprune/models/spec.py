@@ -2,19 +2,17 @@
 
 - a registered name: ``cifarnet``, ``resnet56``, ``resnet20_projection``;
 - ``torchvision:NAME`` for any torchvision classification model (``torchvision:resnet18``);
-- ``package.module:factory`` for a user's own builder;
-- a path to a ``.safetensors`` file written by taylorprune (it records its architecture).
+- ``package.module:factory`` for a user's own builder.
+Files written by taylorprune (which record their architecture) are read by
+``taylorprune.artifacts.load_network``.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import InputError
@@ -22,7 +20,6 @@ from .checkpoints import load_weights
 from .normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from .registry import create_model, is_registered, list_models
 
-METADATA_KEY = "taylorprune"
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
@@ -38,13 +35,18 @@ class InputNormalized(nn.Module):
         return self.net(self.normalize(x))
 
 
+def is_builder_spec(spec: object) -> bool:
+    """Specs whose builders take ``num_classes`` (built-in names and torchvision models)."""
+    return isinstance(spec, str) and (spec.startswith("torchvision:") or is_registered(spec))
+
+
 def build_model(spec: str, **kwargs: object) -> nn.Module:
     """Build the (untrained) architecture that ``spec`` names."""
     if spec.startswith("torchvision:"):
         return _torchvision(spec.split(":", 1)[1], **kwargs)
     if is_registered(spec):
         return create_model(spec, **kwargs)
-    if ":" in spec and not Path(spec).exists():
+    if ":" in spec:
         return _factory(spec, **kwargs)
     raise InputError(
         f"unknown model {spec!r}; use one of {', '.join(list_models())}, "
@@ -62,8 +64,6 @@ def load_model(
     """Resolve a spec (or pass a module through), then load weights if asked."""
     if isinstance(spec, nn.Module):
         model = spec
-    elif Path(spec).is_file():
-        model = _from_saved(Path(spec))
     else:
         model = build_model(spec, **kwargs)
         if pretrained:
@@ -82,33 +82,6 @@ def pretrained_path(name: str) -> Path:
             "train it with `taylorprune train` or pass --weights FILE"
         )
     return path
-
-
-def save_model(model: nn.Module, path: str | Path, spec: str, **kwargs: object) -> Path:
-    """Write weights as safetensors with the spec that rebuilds the architecture."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {METADATA_KEY: json.dumps({"spec": spec, "kwargs": kwargs})}
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata=meta)
-    return path
-
-
-def _from_saved(path: Path) -> nn.Module:
-    if path.suffix != ".safetensors":
-        raise InputError(
-            f"{path} does not say which architecture it holds; "
-            f"pass the architecture and the file separately: --model NAME --weights {path}"
-        )
-    with safe_open(str(path), framework="pt") as f:
-        meta = (f.metadata() or {}).get(METADATA_KEY)
-    if meta is None:
-        raise InputError(
-            f"{path} was not written by taylorprune; pass --model NAME --weights {path}"
-        )
-    info = json.loads(meta)
-    model = build_model(info["spec"], **info.get("kwargs", {}))
-    return load_weights(model, path)
 
 
 def _torchvision(name: str, **kwargs: object) -> nn.Module:

@@ -1,0 +1,222 @@
+"""Command line: each subcommand parses arguments, builds options and calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import InputError
+
+Handler = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
+
+
+def command(name: str, summary: str, configure: Callable[[argparse.ArgumentParser], None]):
+    """Register a subcommand: its one-line summary, its arguments, and its handler."""
+
+    def add(handler: Handler) -> Handler:
+        _COMMANDS[name] = (summary, configure, handler)
+        return handler
+
+    return add
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return _COMMANDS[args.command][2](args)
+    except InputError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"taylorprune {args.command}: stopped by the user", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taylorprune",
+        description="Shrink a trained network to the smallest size that meets an accuracy floor.",
+    )
+    parser.add_argument("--version", action="version", version=f"taylorprune {__version__}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (summary, configure, _) in _COMMANDS.items():
+        sub = subs.add_parser(name, help=summary, description=summary,
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        configure(sub)
+        sub.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return parser
+
+
+# ---------------------------------------------------------------- shared arguments
+
+
+def _model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument("--model", default=default, required=default is None,
+                   help="model spec: a built-in name (cifarnet, resnet20, ...), torchvision:NAME, "
+                        "package.module:factory, or a .safetensors file written by taylorprune")
+    p.add_argument("--weights", help="checkpoint to load into the model (.th/.pt/.pth/.safetensors)")
+    p.add_argument("--pretrained", action="store_true", help="load the bundled pretrained weights")
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="CIFAR-10 in any supported format, or an image-folder tree with "
+                                  "train/ and test/ (default: the cache dir, downloading if needed)")
+
+
+def _load_data(args: argparse.Namespace):
+    from .data import load_cifar10, load_data
+
+    return load_data(args.data) if args.data else load_cifar10()
+
+
+def _load_model(args: argparse.Namespace, num_classes: int):
+    from .artifacts import resolve_network
+    from .models import is_builder_spec
+
+    kwargs = {"num_classes": num_classes} if is_builder_spec(args.model) else {}
+    return resolve_network(args.model, weights=args.weights, pretrained=args.pretrained, **kwargs)
+
+
+# Flags for TrainingOptions, made from its fields; a few short aliases MATLAB users expect.
+_ALIASES = {"max_epochs": ["--epochs"], "initial_learn_rate": ["--lr"], "mini_batch_size": ["--batch-size"]}
+_NOT_FLAGS = {"validation_data", "metrics", "verbose"}
+
+
+def _training_args(p: argparse.ArgumentParser, **defaults: Any) -> None:
+    from .train import TrainingOptions
+    from .train.options import CHOICES
+
+    group = p.add_argument_group("training options (TrainingOptions fields)")
+    base = TrainingOptions(**defaults)
+    for f in dataclasses.fields(TrainingOptions):
+        if f.name in _NOT_FLAGS:
+            continue
+        value = getattr(base, f.name)
+        flags = [f"--{f.name.replace('_', '-')}", *_ALIASES.get(f.name, [])]
+        if isinstance(value, bool):
+            group.add_argument(*flags, dest=f.name, default=value,
+                               action=argparse.BooleanOptionalAction)
+        elif f.name in CHOICES:
+            group.add_argument(*flags, dest=f.name, default=value, choices=CHOICES[f.name])
+        else:
+            group.add_argument(*flags, dest=f.name, default=value, type=type(value))
+    p.add_argument("--quiet", action="store_true", help="no progress bar or validation lines")
+
+
+def _training_options(args: argparse.Namespace, **extra: Any):
+    from .train import TrainingOptions
+
+    names = {f.name for f in dataclasses.fields(TrainingOptions)} - _NOT_FLAGS
+    values = {n: getattr(args, n) for n in names}
+    return TrainingOptions(**values, verbose=not args.quiet, **extra)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _out_dir(path: str, force: bool) -> Path:
+    """A run folder: an existing non-empty one is never overwritten without --force."""
+    out = Path(path)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise InputError(f"{out} already exists and is not empty; choose another --out or pass --force")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    _data_args(p)
+    p.add_argument("--validation", type=float, default=5000,
+                   help="validation split carved from the training data: a count, or a fraction < 1")
+    p.add_argument("--out", required=True, help="run folder for the model, options, history and plot")
+    p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
+    _training_args(p)
+
+
+@command("train", "train a network on CIFAR-10 or an image folder (MATLAB trainnet)", _configure_train)
+def _train(args: argparse.Namespace) -> int:
+    from .artifacts import save_network
+    from .data import split_validation
+    from .models import is_builder_spec
+    from .report import plot_training
+    from .train import test_net, train_network
+
+    out = _out_dir(args.out, args.force)
+    train, test = _load_data(args)
+    size = int(args.validation) if args.validation >= 1 else args.validation
+    train, val = split_validation(train, size, seed=args.seed) if size else (train, None)
+    net = _load_model(args, len(train.classes))
+    options = _training_options(args, validation_data=val)
+    _write_json(out / "options.json", {"model": args.model, "data": args.data, **options.to_dict()})
+    net, info = train_network(net, train, "crossentropy", options)
+    kwargs = {"num_classes": len(train.classes)} if is_builder_spec(args.model) else {}
+    save_network(net, out / "model.safetensors", args.model, kwargs=kwargs,
+                 input_shape=tuple(train.images.shape[1:]), extra={"classes": list(train.classes)})
+    accuracy = test_net(net, test, execution_environment=args.execution_environment)
+    _write_json(out / "history.json", {**info.to_dict(), "test_accuracy": accuracy})
+    if options.plots == "training-progress":
+        plot_training(info, out / "training-progress.png")
+    best = max((r.accuracy for r in info.validation_history), default=float("nan"))
+    print(f"trained {info.output_network_iteration} iterations in {info.elapsed_s:.1f} s "
+          f"({info.images_per_second:.0f} images/s); best validation accuracy: {best:.2f}")
+    print(f"accuracy: {accuracy:.2f}")
+    print(f"saved {out / 'model.safetensors'}")
+    return 0
+
+
+def _configure_test(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    _data_args(p)
+    p.add_argument("--split", choices=("test", "train"), default="test", help="which split to score")
+    p.add_argument("--execution-environment", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch-size", type=int, default=1000, help="images per inference batch")
+
+
+@command("test", "print the accuracy of a network on a data set (MATLAB testnet)", _configure_test)
+def _test(args: argparse.Namespace) -> int:
+    from .train import test_net
+
+    train, test = _load_data(args)
+    data = test if args.split == "test" else train
+    net = _load_model(args, len(data.classes))
+    accuracy = test_net(net, data, mini_batch_size=args.batch_size,
+                        execution_environment=args.execution_environment)
+    print(f"accuracy: {accuracy:.2f}")
+    return 0
+
+
+def _pending(issue: str) -> tuple[Callable[[argparse.ArgumentParser], None], Handler]:
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def handler(args: argparse.Namespace) -> int:
+        print(f"taylorprune {args.command}: not yet available ({issue})", file=sys.stderr)
+        return 2
+
+    return configure, handler
+
+
+for _name, _summary, _issue in (
+    ("analyze", "report how far each layer can be pruned, memory and MACs", "compression analysis"),
+    ("prune", "Taylor-prune a network to an accuracy floor", "pruning loop"),
+    ("export", "export a pruned network (safetensors artifact, ONNX)", "artifacts and export"),
+):
+    _configure, _handler = _pending(_issue)
+    command(_name, f"{_summary} [not yet available]", _configure)(_handler)

@@ -1,0 +1,103 @@
+"""First-order Taylor importance of channels (Molchanov et al. 2017; MATLAB's updateScore).
+
+Zeroing channel c of a producer output y changes the loss by about -sum_hw y_c * dL/dy_c.
+A group couples several producer outputs (e.g. every block feeding one residual stream), and
+pruning zeroes the channel at all of them, so per example n the estimate is
+
+    t_n = sum over the group's points p, positions hw of  y_p[n, c_p, hw] * dL_n/dy_p[n, c_p, hw]
+
+The score is mean_n |t_n|: absolute per example, because examples that would gain and
+examples that would lose from removing a channel must not cancel out in a mini-batch sum.
+``loss_change`` keeps -mean_n t_n too, the plain first-order estimate of the change of the
+mean loss (checked against finite differences in the tests). Scores are taken in eval mode
+so BN uses its running statistics, exactly as the validated network does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    """One place where a group's channels are visible: a module's output, channel indices."""
+
+    module: str  # qualified module name, e.g. "layer1.0.bn2"
+    channels: Sequence[int]  # index in that output's channel axis of each group channel, in group order
+
+
+@dataclass
+class ChannelScores:
+    score: torch.Tensor  # (group size,) mean_n |t_n|, in loss units per example
+    loss_change: torch.Tensor  # (group size,) -mean_n t_n: first-order estimate of the mean loss change
+    examples: int  # how many examples were accumulated
+
+
+def taylor_scores(
+    net: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    points: Mapping[int, Sequence[ScorePoint]],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> dict[int, ChannelScores]:
+    """Accumulate Taylor scores of every group in ``points`` over the given mini-batches.
+
+    ``loss_fn`` must reduce by mean over the batch (cross-entropy by default); its gradient
+    is rescaled to per-example derivatives. Parameter gradients are left untouched.
+    """
+    loss_fn = loss_fn or F.cross_entropy
+    modules = dict(net.named_modules())
+    wanted = {p.module for pts in points.values() for p in pts}
+    missing = wanted - set(modules)
+    if missing:
+        raise KeyError(f"score points name modules the network lacks: {sorted(missing)}")
+    captured: list[tuple[str, torch.Tensor]] = []
+    hooks = [
+        modules[name].register_forward_hook(lambda m, a, out, name=name: captured.append((name, out)))
+        for name in wanted
+    ]
+    # Per group: row 0 sums |t_n|, row 1 sums -t_n over examples.
+    totals = {gid: torch.zeros(2, len(pts[0].channels), dtype=torch.float64) for gid, pts in points.items()}
+    examples = 0
+    was_training = net.training
+    net.eval()
+    try:
+        for x, y in batches:
+            captured.clear()
+            loss = loss_fn(net(x).float(), y) * len(x)  # summed over the batch: per-example gradients
+            contrib = _channel_products(loss, captured)
+            for gid, pts in points.items():
+                t = sum(contrib[p.module][:, list(p.channels)] for p in pts)  # (N, group size)
+                totals[gid][0] += t.abs().sum(0).double().cpu()
+                totals[gid][1] -= t.sum(0).double().cpu()
+            examples += len(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        net.train(was_training)
+    if examples == 0:
+        raise ValueError("no mini-batches were given to score")
+    return {gid: ChannelScores(t[0] / examples, t[1] / examples, examples) for gid, t in totals.items()}
+
+
+def _channel_products(loss: torch.Tensor, captured: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """sum_hw y * dloss/dy per example and channel, (N, C), summed over a module's calls.
+
+    torch.autograd.grad leaves the parameters' .grad untouched, so scoring can run in the
+    middle of training without disturbing the optimiser.
+    """
+    names = [name for name, _ in captured]
+    outputs = [out for _, out in captured]
+    grads = torch.autograd.grad(loss, outputs, allow_unused=True)
+    contrib: dict[str, torch.Tensor] = {}
+    for name, out, grad in zip(names, outputs, grads, strict=True):
+        if grad is None:
+            raise ValueError(f"no gradient reaches {name}; score only modules the loss depends on")
+        product = out.detach().float() * grad.float()  # (N, C, ...)
+        product = product.flatten(2).sum(2) if product.ndim > 2 else product  # (N, C)
+        contrib[name] = contrib[name] + product if name in contrib else product
+    return contrib

@@ -1,0 +1,38 @@
+"""Where and in which precision to run: one place that reads execution_environment."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from ..errors import InputError
+
+
+def resolve_device(environment: str = "auto") -> torch.device:
+    """"auto" picks CUDA when present; asking for CUDA without one is a user error."""
+    if environment == "cuda" and not torch.cuda.is_available():
+        raise InputError("execution_environment='cuda' but no CUDA GPU is visible; use 'cpu' or 'auto'")
+    if environment == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def use_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """bf16 autocast by default only on CUDA: its effect on CPU accuracy is unmeasured."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, bf16: bool) -> Iterator[None]:
+    if bf16:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def prepare_model(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move to the device in channels_last, the fast conv layout on both CPU and GPU."""
+    return net.to(device=device, memory_format=torch.channels_last)

@@ -1,0 +1,78 @@
+"""Accuracy and loss on a data set (MATLAB testnet)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+from .batches import ensure_image_data, iterate_batches, to_device
+from .device import autocast, resolve_device, use_bf16
+
+
+@torch.no_grad()
+def evaluate(
+    net: nn.Module,
+    data: Any,
+    *,
+    mini_batch_size: int = 1000,
+    device: torch.device | None = None,
+    bf16: bool | None = None,
+) -> dict[str, float]:
+    """Mean cross-entropy loss and top-1 accuracy (percent) in eval mode; restores the mode."""
+    data = ensure_image_data(data)
+    if len(data) == 0:
+        raise InputError("cannot evaluate on an empty data set")
+    device = device or next(net.parameters()).device
+    bf16 = use_bf16(device) if bf16 is None else bf16
+    images, labels = to_device(data, device)
+    was_training = net.training
+    net.eval()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    order = torch.arange(len(data))
+    try:
+        for x, y in iterate_batches(images, labels, order, mini_batch_size):
+            with autocast(device, bf16):
+                logits = net(x)
+            _check_logits(logits, data)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+            correct += (logits.argmax(1) == y).sum()
+    finally:
+        net.train(was_training)
+    n = len(data)
+    return {"loss": loss_sum.item() / n, "accuracy": 100.0 * correct.item() / n}
+
+
+def test_net(
+    net: nn.Module,
+    data: Any,
+    metric: str = "accuracy",
+    *,
+    mini_batch_size: int = 1000,
+    execution_environment: str = "auto",
+) -> float:
+    """The metric on ``data``: accuracy in percent (like MATLAB's testnet) or mean loss."""
+    if metric not in ("accuracy", "loss"):
+        raise InputError(f"unknown metric {metric!r}; use 'accuracy' or 'loss'")
+    device = resolve_device(execution_environment)
+    net = net.to(device)
+    return evaluate(net, data, mini_batch_size=mini_batch_size, device=device)[metric]
+
+
+test_net.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite its name
+
+
+def _check_logits(logits: torch.Tensor, data: Any) -> None:
+    if logits.ndim != 2:
+        raise InputError(
+            f"the network returned shape {tuple(logits.shape)}; a classifier must return (N, classes)"
+        )
+    if logits.shape[1] < len(data.classes):
+        raise InputError(
+            f"the network has {logits.shape[1]} outputs but the data has {len(data.classes)} classes; "
+            "build the model with num_classes matching the data"
+        )

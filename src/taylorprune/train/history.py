@@ -1,0 +1,44 @@
+"""What a training run records: plain dataclasses that report/ renders and JSON keeps."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainingRecord:
+    iteration: int  # 1-based, counted over the whole run
+    epoch: float  # fractional epoch at the end of this iteration
+    loss: float  # mini-batch training loss
+    accuracy: float  # mini-batch training accuracy, percent (on augmented images)
+    learn_rate: float
+
+
+@dataclass
+class ValidationRecord:
+    iteration: int
+    epoch: float
+    loss: float  # mean cross-entropy on the validation data
+    accuracy: float  # percent
+    is_best: bool = False  # best so far by the objective metric
+
+
+@dataclass
+class TrainingInfo:
+    """MATLAB trainnet's info: histories, which iteration the output network is from, why it stopped."""
+
+    training_history: list[TrainingRecord] = field(default_factory=list)
+    validation_history: list[ValidationRecord] = field(default_factory=list)
+    output_network_iteration: int = 0
+    stop_reason: str = ""
+    elapsed_s: float = 0.0  # wall time of the whole call, seconds
+    images_per_second: float = 0.0  # training images processed per second of training steps
+
+    @property
+    def final_validation(self) -> ValidationRecord | None:
+        return self.validation_history[-1] if self.validation_history else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,183 @@
+"""train_network: MATLAB's trainnet for image classifiers held in memory."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import InputError
+from .batches import ensure_image_data, iterate_batches, to_device
+from .device import autocast, prepare_model, resolve_device, use_bf16
+from .evaluate import evaluate
+from .history import TrainingInfo, TrainingRecord, ValidationRecord
+from .options import TrainingOptions
+from .schedule import learn_rate_at
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def train_network(
+    net: nn.Module,
+    train: Any,
+    loss: str | LossFn = "crossentropy",
+    options: TrainingOptions | None = None,
+) -> tuple[nn.Module, TrainingInfo]:
+    """Train ``net`` in place on ``train`` (ImageData or (X, y)); return it and its history.
+
+    With output_network="best-validation" the returned weights are those of the
+    validation with the best objective metric, not the last iteration.
+    """
+    opts = options or TrainingOptions()
+    data = ensure_image_data(train, "training data")
+    val = None if opts.validation_data is None else ensure_image_data(opts.validation_data, "validation data")
+    if opts.output_network == "best-validation" and val is None:
+        raise InputError("output_network='best-validation' needs validation_data; pass it in TrainingOptions")
+    device = resolve_device(opts.execution_environment)
+    bf16 = use_bf16(device, opts.precision)
+    torch.manual_seed(opts.seed)
+    run = _Run(prepare_model(net, device), data, val, _loss_function(loss, opts), opts, device, bf16)
+    return run.net, run.fit()
+
+
+class _Run:
+    """State of one training call; methods are the steps of the loop."""
+
+    def __init__(self, net, data, val, loss_fn, opts, device, bf16) -> None:
+        self.net, self.data, self.val, self.loss_fn = net, data, val, loss_fn
+        self.opts, self.device, self.bf16 = opts, device, bf16
+        self.images, self.labels = to_device(data, device)
+        self.batch = min(opts.mini_batch_size, len(data))
+        self.per_epoch = max(len(data) // self.batch, 1)
+        self.optimizer = _optimizer(net, opts)
+        self.generator = torch.Generator().manual_seed(opts.seed)
+        self.info = TrainingInfo()
+        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        self.iteration = 0
+        self.train_seconds = 0.0
+
+    def fit(self) -> TrainingInfo:
+        start = time.perf_counter()
+        total = self.opts.max_epochs * self.per_epoch
+        bar = tqdm(total=total, disable=not self.opts.verbose, delay=2.0, unit="it", leave=False)
+        order = torch.randperm(len(self.data), generator=self.generator)
+        self.info.stop_reason = "Max epochs completed."
+        try:
+            for epoch in range(self.opts.max_epochs):
+                if self.opts.shuffle == "every-epoch" and epoch > 0:
+                    order = torch.randperm(len(self.data), generator=self.generator)
+                if self.opts.shuffle == "never":
+                    order = torch.arange(len(self.data))
+                if not self._epoch(epoch, order, bar):
+                    self.info.stop_reason = "Training diverged (non-finite loss)."
+                    break
+        finally:
+            bar.close()
+        if self.val is not None and (not self.info.validation_history or
+                                     self.info.validation_history[-1].iteration != self.iteration):
+            self._validate()
+        self._select_output()
+        self.info.elapsed_s = time.perf_counter() - start
+        seen = self.iteration * self.batch
+        self.info.images_per_second = seen / self.train_seconds if self.train_seconds else 0.0
+        return self.info
+
+    def _epoch(self, epoch: int, order: torch.Tensor, bar) -> bool:
+        """One pass; False when the loss became non-finite."""
+        self.net.train()
+        losses, correct, records = [], [], []
+        tick = time.perf_counter()
+        batches = iterate_batches(self.images, self.labels, order, self.batch, augment=self.opts.augment,
+                                  generator=self.generator, drop_last=True)
+        for step, (x, y) in enumerate(batches):
+            self.iteration += 1
+            progress = epoch + (step + 1) / self.per_epoch
+            lr = learn_rate_at(self.opts, epoch + step / self.per_epoch)
+            loss, hits = self._step(x, y, lr)
+            losses.append(loss)
+            correct.append(hits)
+            records.append((self.iteration, progress, lr, len(y)))
+            bar.update(1)
+            if self.val is not None and self.iteration % self.opts.validation_frequency == 0:
+                self.train_seconds += time.perf_counter() - tick
+                finite = self._flush(losses, correct, records, bar)
+                losses, correct, records = [], [], []
+                if not finite:
+                    return False
+                self._validate()
+                tick = time.perf_counter()
+        self.train_seconds += time.perf_counter() - tick
+        return self._flush(losses, correct, records, bar)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(self.device, self.bf16):
+            logits = self.net(x)
+            loss = self.loss_fn(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+    def _flush(self, losses, correct, records, bar) -> bool:
+        """Copy the buffered per-iteration figures to the host once (one sync, not one per step)."""
+        if not losses:
+            return True
+        loss_values = torch.stack(losses).float().cpu().tolist()
+        hit_values = torch.stack(correct).cpu().tolist()
+        for (it, epoch, lr, n), loss, hits in zip(records, loss_values, hit_values, strict=True):
+            self.info.training_history.append(TrainingRecord(it, epoch, loss, 100.0 * hits / n, lr))
+        last = self.info.training_history[-1]
+        speed = self.iteration * self.batch / max(self.train_seconds, 1e-9)
+        bar.set_postfix(loss=f"{last.loss:.3f}", acc=f"{last.accuracy:.1f}", lr=f"{last.learn_rate:.3g}",
+                        img_s=f"{speed:.0f}", refresh=False)
+        return all(math.isfinite(v) for v in loss_values)
+
+    def _validate(self) -> None:
+        metrics = evaluate(self.net, self.val, device=self.device, bf16=self.bf16)
+        record = ValidationRecord(self.iteration, self.iteration / self.per_epoch,
+                                  metrics["loss"], metrics["accuracy"])
+        score = -record.loss if self.opts.objective_metric_name == "loss" else record.accuracy
+        if math.isfinite(record.loss) and (self.best is None or score > self.best[0]):
+            record.is_best = True
+            state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            self.best = (score, self.iteration, state)
+        self.info.validation_history.append(record)
+        if self.opts.verbose:
+            tqdm.write(f"  iteration {record.iteration}: validation loss {record.loss:.4f}, "
+                       f"accuracy {record.accuracy:.2f}%{' (best)' if record.is_best else ''}")
+        self.net.train()
+
+    def _select_output(self) -> None:
+        self.info.output_network_iteration = self.iteration
+        diverged = self.info.stop_reason.startswith("Training diverged")
+        if self.best is not None and (self.opts.output_network == "best-validation" or diverged):
+            _, iteration, state = self.best
+            self.net.load_state_dict(state)
+            self.info.output_network_iteration = iteration
+
+
+def _loss_function(loss: str | LossFn, opts: TrainingOptions) -> LossFn:
+    if callable(loss):
+        return loss
+    if loss in ("crossentropy", "cross-entropy", "crossentropyex"):
+        return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=opts.label_smoothing)
+    raise InputError(f"unknown loss {loss!r}; use 'crossentropy' or pass a function (logits, targets) -> loss")
+
+
+def _optimizer(net: nn.Module, opts: TrainingOptions) -> torch.optim.Optimizer:
+    params = [p for p in net.parameters() if p.requires_grad]
+    if not params:
+        raise InputError("the network has no trainable parameters")
+    if opts.solver == "adam":
+        return torch.optim.AdamW(params, lr=opts.initial_learn_rate, weight_decay=opts.l2_regularization)
+    return torch.optim.SGD(params, lr=opts.initial_learn_rate, momentum=opts.momentum,
+                           weight_decay=opts.l2_regularization)
+

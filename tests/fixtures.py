@@ -1,0 +1,32 @@
+"""Helpers shared by the tests: the ../shared folder beside the repository, tiny data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from taylorprune.data import ImageData
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_file(relative: str) -> Path:
+    """A file from ../shared, or skip the test with the reason when it is absent."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared folder beside the repository holds it)")
+    return path
+
+
+def colour_blobs(n: int, classes: int = 3, size: int = 8, seed: int = 0) -> ImageData:
+    """A learnable toy set: each class is an image tinted by its own colour, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    tints = torch.linspace(40, 215, classes)
+    images = torch.randint(0, 60, (n, 3, size, size), generator=g).float()
+    images[:, 0] += tints[labels].view(n, 1, 1)
+    images[:, 2] += tints.flip(0)[labels].view(n, 1, 1)
+    data = images.clamp(0, 255).to(torch.uint8)
+    return ImageData(data, labels.long(), tuple(f"c{i}" for i in range(classes)))

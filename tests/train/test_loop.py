@@ -1,0 +1,71 @@
+import pytest
+import torch
+from torch import nn
+
+from taylorprune.errors import InputError
+from taylorprune.train import TrainingOptions, evaluate, test_net, train_network
+
+from tests.fixtures import colour_blobs
+
+
+def tiny_net(classes: int = 3) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, classes))
+
+
+def test_training_reduces_the_loss():
+    data = colour_blobs(96)
+    net = tiny_net()
+    before = evaluate(net, data)["loss"]
+    opts = TrainingOptions(max_epochs=6, mini_batch_size=16, initial_learn_rate=0.05, verbose=False,
+                           execution_environment="cpu", augment=False)
+    net, info = train_network(net, data, "crossentropy", opts)
+    after = evaluate(net, data)["loss"]
+    assert after < 0.7 * before
+    assert len(info.training_history) == 6 * (96 // 16)
+    assert info.stop_reason == "Max epochs completed."
+    assert info.images_per_second > 0
+
+
+def test_best_validation_returns_the_best_not_the_last():
+    train, val = colour_blobs(96, seed=1), colour_blobs(48, seed=2)
+    # A sane first epoch, then a learning rate 500x larger that wrecks the network.
+    opts = TrainingOptions(max_epochs=4, mini_batch_size=16, initial_learn_rate=0.05,
+                           learn_rate_schedule="piecewise", learn_rate_drop_factor=500,
+                           learn_rate_drop_period=2, validation_data=val, validation_frequency=3,
+                           objective_metric_name="accuracy", output_network="best-validation",
+                           verbose=False, execution_environment="cpu", augment=False)
+    net, info = train_network(tiny_net(), train, "crossentropy", opts)
+    best = [r for r in info.validation_history if r.is_best][-1]
+    assert best.iteration < info.training_history[-1].iteration
+    assert info.output_network_iteration == best.iteration
+    assert evaluate(net, val)["accuracy"] == pytest.approx(best.accuracy)
+    assert best.accuracy == max(r.accuracy for r in info.validation_history)
+
+
+def test_plain_tensor_pairs_are_accepted():
+    data = colour_blobs(30)
+    opts = TrainingOptions(max_epochs=1, mini_batch_size=10, verbose=False, execution_environment="cpu")
+    net, info = train_network(tiny_net(), (data.images, data.labels), "crossentropy", opts)
+    assert len(info.training_history) == 3
+    assert 0.0 <= test_net(net, (data.images, data.labels)) <= 100.0
+
+
+def test_test_net_is_a_percentage():
+    data = colour_blobs(30)
+
+    class AlwaysZero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return torch.tensor([[1.0, 0.0, 0.0]]).repeat(len(x), 1) + self.w
+
+    assert test_net(AlwaysZero(), data) == pytest.approx(100 / 3)
+
+
+def test_best_validation_without_validation_data_is_refused():
+    with pytest.raises(InputError, match="validation_data"):
+        train_network(tiny_net(), colour_blobs(12), options=TrainingOptions(output_network="best-validation"))

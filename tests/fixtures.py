@@ -30,3 +30,11 @@ def colour_blobs(n: int, classes: int = 3, size: int = 8, seed: int = 0) -> Imag
     images[:, 2] += tints.flip(0)[labels].view(n, 1, 1)
     data = images.clamp(0, 255).to(torch.uint8)
     return ImageData(data, labels.long(), tuple(f"c{i}" for i in range(classes)))
+
+
+def tiny_resnet(num_classes: int = 3):
+    """ResNet-8 at quarter width (zero-pad shortcuts): residual coupling in ~2k learnables."""
+    from taylorprune.models.cifar_resnet import CifarResNet
+
+    torch.manual_seed(0)
+    return CifarResNet(8, num_classes=num_classes, width=0.25)

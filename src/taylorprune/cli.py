@@ -111,6 +111,9 @@ def _training_args(p: argparse.ArgumentParser, **defaults: Any) -> None:
                                action=argparse.BooleanOptionalAction)
         elif f.name in CHOICES:
             group.add_argument(*flags, dest=f.name, default=value, choices=CHOICES[f.name])
+        elif f.name == "validation_frequency":
+            group.add_argument(*flags, dest=f.name, default=None, type=int,
+                               help="iterations between validations (default: once per epoch)")
         else:
             group.add_argument(*flags, dest=f.name, default=value, type=type(value))
     p.add_argument("--quiet", action="store_true", help="no progress bar or validation lines")
@@ -163,6 +166,8 @@ def _train(args: argparse.Namespace) -> int:
     size = int(args.validation) if args.validation >= 1 else args.validation
     train, val = split_validation(train, size, seed=args.seed) if size else (train, None)
     net = _load_model(args, len(train.classes))
+    if args.validation_frequency is None:
+        args.validation_frequency = max(len(train) // args.mini_batch_size, 1)  # once per epoch
     options = _training_options(args, validation_data=val)
     _write_json(out / "options.json", {"model": args.model, "data": args.data, **options.to_dict()})
     net, info = train_network(net, train, "crossentropy", options)
@@ -202,6 +207,55 @@ def _test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_prune(p: argparse.ArgumentParser) -> None:
+    from .prune import FINE_TUNING
+
+    _model_args(p, default="cifarnet")
+    _data_args(p)
+    p.add_argument("--min-accuracy", type=float, default=85.0,
+                   help="validation accuracy floor in percent (MATLAB's validation threshold)")
+    p.add_argument("--increment", type=float, default=0.05,
+                   help="learnables removed per iteration, as a fraction of the original")
+    p.add_argument("--goal", type=float, default=1.0, help="stop once this fraction of learnables is gone")
+    p.add_argument("--score-iterations", type=int, default=20,
+                   help="mini-batches whose Taylor scores are accumulated before each prune")
+    p.add_argument("--layers", help="comma-separated module names: prune only their channel groups")
+    p.add_argument("--validation", type=float, default=5000,
+                   help="validation split carved from the training data: a count, or a fraction < 1")
+    p.add_argument("--out", default="runs/prune", help="run folder: network, histories, plot, report")
+    p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
+    _training_args(p, **FINE_TUNING)
+
+
+@command("prune", "Taylor-prune a network to an accuracy floor (compressNetworkUsingTaylorPruning)",
+         _configure_prune)
+def _prune(args: argparse.Namespace) -> int:
+    from .data import split_validation
+    from .models import is_builder_spec
+    from .report import summary_lines
+    from .runs import RunSpec, prune_into_folder
+
+    out = _out_dir(args.out, args.force)
+    train, test = _load_data(args)
+    size = int(args.validation) if args.validation >= 1 else args.validation
+    train, val = split_validation(train, size, seed=args.seed)
+    net = _load_model(args, len(train.classes))
+    if args.validation_frequency is None:
+        args.validation_frequency = max(len(train) // args.mini_batch_size, 1)  # once per epoch
+    options = _training_options(args, validation_data=val)
+    kwargs = {"num_classes": len(train.classes)} if is_builder_spec(args.model) else {}
+    spec = RunSpec(args.model, kwargs, tuple(train.images.shape[1:]), train.classes)
+    _, info = prune_into_folder(
+        net, spec, train, out, options, test=test,
+        validation_threshold=args.min_accuracy, learnables_reduction_goal=args.goal,
+        learnables_reduction_increment=args.increment,
+        num_importance_score_iterations=args.score_iterations,
+        layer_names=args.layers.split(",") if args.layers else None)
+    print("\n".join(summary_lines(info)))
+    print(f"saved {out / 'model.safetensors'}, report {out / 'report.md'}")
+    return 0
+
+
 def _pending(issue: str) -> tuple[Callable[[argparse.ArgumentParser], None], Handler]:
     def configure(p: argparse.ArgumentParser) -> None:
         p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -215,7 +269,6 @@ def _pending(issue: str) -> tuple[Callable[[argparse.ArgumentParser], None], Han
 
 for _name, _summary, _issue in (
     ("analyze", "report how far each layer can be pruned, memory and MACs", "compression analysis"),
-    ("prune", "Taylor-prune a network to an accuracy floor", "pruning loop"),
     ("export", "export a pruned network (safetensors artifact, ONNX)", "artifacts and export"),
 ):
     _configure, _handler = _pending(_issue)

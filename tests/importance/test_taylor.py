@@ -31,7 +31,7 @@ def _batches(n=3, size=16, seed=0):
 
 def test_dead_channel_scores_zero_and_vital_channel_scores_highest():
     net = TwoBranch()
-    scores = taylor_scores(net, _batches(), {0: [ScorePoint("bn", range(4))]})[0]
+    scores = taylor_scores(net, _batches(), {0: [ScorePoint("bn", list(range(4)))]})[0]
     assert scores.score[0] == 0.0
     assert scores.score.argmax() == 1
     assert scores.examples == 48
@@ -40,7 +40,7 @@ def test_dead_channel_scores_zero_and_vital_channel_scores_highest():
 def test_estimate_matches_finite_difference_of_zeroing():
     net = TwoBranch().double().eval()
     batches = [(x.double(), y) for x, y in _batches(1, size=64)]
-    est = taylor_scores(net, batches, {0: [ScorePoint("bn", range(4))]})[0].loss_change
+    est = taylor_scores(net, batches, {0: [ScorePoint("bn", list(range(4)))]})[0].loss_change
     x, y = batches[0]
     base = F.cross_entropy(net(x), y).item()
     for c in range(4):

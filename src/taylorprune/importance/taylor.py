@@ -25,10 +25,20 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ScorePoint:
-    """One place where a group's channels are visible: a module's output, channel indices."""
+    """One place where a group's channels are visible: a module output (graph.OutputPoint fits)."""
 
     module: str  # qualified module name, e.g. "layer1.0.bn2"
-    channels: Sequence[int]  # index in that output's channel axis of each group channel, in group order
+    indices: Sequence[int | Sequence[int]]  # per group channel: its position(s) along ``dim``
+    call: int = 0  # which call of the module, when it runs more than once per forward
+    dim: int = 1  # channel axis of the module's output
+
+
+def _in_group_order(products: torch.Tensor, point: ScorePoint) -> torch.Tensor:
+    """(N, C) per output channel to (N, group size), summing each group channel's positions."""
+    select = torch.zeros(products.shape[1], len(point.indices), device=products.device)
+    for k, pos in enumerate(point.indices):
+        select[list(pos) if isinstance(pos, Sequence) else [pos], k] = 1.0
+    return products @ select
 
 
 @dataclass
@@ -61,7 +71,8 @@ def taylor_scores(
         for name in wanted
     ]
     # Per group: row 0 sums |t_n|, row 1 sums -t_n over examples.
-    totals = {gid: torch.zeros(2, len(pts[0].channels), dtype=torch.float64) for gid, pts in points.items()}
+    totals = {gid: torch.zeros(2, len(pts[0].indices), dtype=torch.float64) for gid, pts in points.items()}
+    dims = {(p.module, p.call): p.dim for pts in points.values() for p in pts}
     examples = 0
     was_training = net.training
     net.eval()
@@ -69,9 +80,9 @@ def taylor_scores(
         for x, y in batches:
             captured.clear()
             loss = loss_fn(net(x).float(), y) * len(x)  # summed over the batch: per-example gradients
-            contrib = _channel_products(loss, captured)
+            contrib = _channel_products(loss, captured, dims)
             for gid, pts in points.items():
-                t = sum(contrib[p.module][:, list(p.channels)] for p in pts)  # (N, group size)
+                t = sum(_in_group_order(contrib[p.module, p.call], p) for p in pts)  # (N, group size)
                 totals[gid][0] += t.abs().sum(0).double().cpu()
                 totals[gid][1] -= t.sum(0).double().cpu()
             examples += len(x)
@@ -84,20 +95,26 @@ def taylor_scores(
     return {gid: ChannelScores(t[0] / examples, t[1] / examples, examples) for gid, t in totals.items()}
 
 
-def _channel_products(loss: torch.Tensor, captured: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """sum_hw y * dloss/dy per example and channel, (N, C), summed over a module's calls.
+def _channel_products(
+    loss: torch.Tensor, captured: list[tuple[str, torch.Tensor]], dims: Mapping[tuple[str, int], int]
+) -> dict[tuple[str, int], torch.Tensor]:
+    """sum over all but the batch and channel axes of y * dloss/dy: (N, C) per (module, call).
 
     torch.autograd.grad leaves the parameters' .grad untouched, so scoring can run in the
     middle of training without disturbing the optimiser.
     """
-    names = [name for name, _ in captured]
-    outputs = [out for _, out in captured]
-    grads = torch.autograd.grad(loss, outputs, allow_unused=True)
-    contrib: dict[str, torch.Tensor] = {}
-    for name, out, grad in zip(names, outputs, grads, strict=True):
+    calls: dict[str, int] = {}
+    keys = []
+    for name, _ in captured:
+        keys.append((name, calls.get(name, 0)))
+        calls[name] = calls.get(name, 0) + 1
+    grads = torch.autograd.grad(loss, [out for _, out in captured], allow_unused=True)
+    contrib = {}
+    for key, (_, out), grad in zip(keys, captured, grads, strict=True):
+        if key not in dims:
+            continue
         if grad is None:
-            raise ValueError(f"no gradient reaches {name}; score only modules the loss depends on")
-        product = out.detach().float() * grad.float()  # (N, C, ...)
-        product = product.flatten(2).sum(2) if product.ndim > 2 else product  # (N, C)
-        contrib[name] = contrib[name] + product if name in contrib else product
+            raise ValueError(f"no gradient reaches {key[0]}; score only modules the loss depends on")
+        product = (out.detach().float() * grad.float()).movedim(dims[key], 1)  # (N, C, ...)
+        contrib[key] = product.flatten(2).sum(2) if product.ndim > 2 else product  # (N, C)
     return contrib

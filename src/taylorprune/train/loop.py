@@ -20,6 +20,7 @@ from .history import TrainingInfo, TrainingRecord, ValidationRecord
 from .options import TrainingOptions
 from .schedule import learn_rate_at
 
+_FLUSH_EVERY = 25  # iterations between host syncs for the history and the progress bar
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -91,29 +92,29 @@ class _Run:
     def _epoch(self, epoch: int, order: torch.Tensor, bar) -> bool:
         """One pass; False when the loss became non-finite."""
         self.net.train()
-        losses, correct, records = [], [], []
+        pending: list[tuple] = []  # (iteration, epoch, lr, batch, loss, hits), copied to the host in bulk
         tick = time.perf_counter()
         batches = iterate_batches(self.images, self.labels, order, self.batch, augment=self.opts.augment,
                                   generator=self.generator, drop_last=True)
         for step, (x, y) in enumerate(batches):
             self.iteration += 1
-            progress = epoch + (step + 1) / self.per_epoch
             lr = learn_rate_at(self.opts, epoch + step / self.per_epoch)
             loss, hits = self._step(x, y, lr)
-            losses.append(loss)
-            correct.append(hits)
-            records.append((self.iteration, progress, lr, len(y)))
+            pending.append((self.iteration, epoch + (step + 1) / self.per_epoch, lr, len(y), loss, hits))
             bar.update(1)
-            if self.val is not None and self.iteration % self.opts.validation_frequency == 0:
-                self.train_seconds += time.perf_counter() - tick
-                finite = self._flush(losses, correct, records, bar)
-                losses, correct, records = [], [], []
-                if not finite:
+            validate = self.val is not None and self.iteration % self.opts.validation_frequency == 0
+            if validate or len(pending) == _FLUSH_EVERY:
+                now = time.perf_counter()
+                self.train_seconds += now - tick
+                tick = now
+                if not self._flush(pending, bar):
                     return False
+                pending = []
+            if validate:
                 self._validate()
                 tick = time.perf_counter()
         self.train_seconds += time.perf_counter() - tick
-        return self._flush(losses, correct, records, bar)
+        return self._flush(pending, bar)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         for group in self.optimizer.param_groups:
@@ -126,19 +127,19 @@ class _Run:
         self.optimizer.step()
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
-    def _flush(self, losses, correct, records, bar) -> bool:
-        """Copy the buffered per-iteration figures to the host once (one sync, not one per step)."""
-        if not losses:
+    def _flush(self, pending: list[tuple], bar) -> bool:
+        """Copy buffered per-iteration figures to the host in one sync; False if a loss is non-finite."""
+        if not pending:
             return True
-        loss_values = torch.stack(losses).float().cpu().tolist()
-        hit_values = torch.stack(correct).cpu().tolist()
-        for (it, epoch, lr, n), loss, hits in zip(records, loss_values, hit_values, strict=True):
-            self.info.training_history.append(TrainingRecord(it, epoch, loss, 100.0 * hits / n, lr))
+        losses = torch.stack([p[4] for p in pending]).float().cpu().tolist()
+        hits = torch.stack([p[5] for p in pending]).cpu().tolist()
+        for (it, epoch, lr, n, _, _), loss, hit in zip(pending, losses, hits, strict=True):
+            self.info.training_history.append(TrainingRecord(it, epoch, loss, 100.0 * hit / n, lr))
         last = self.info.training_history[-1]
         speed = self.iteration * self.batch / max(self.train_seconds, 1e-9)
         bar.set_postfix(loss=f"{last.loss:.3f}", acc=f"{last.accuracy:.1f}", lr=f"{last.learn_rate:.3g}",
                         img_s=f"{speed:.0f}", refresh=False)
-        return all(math.isfinite(v) for v in loss_values)
+        return all(math.isfinite(v) for v in losses)
 
     def _validate(self) -> None:
         metrics = evaluate(self.net, self.val, device=self.device, bf16=self.bf16)

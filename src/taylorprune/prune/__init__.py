@@ -1,0 +1,21 @@
+"""The pruning search: score, remove, fine-tune, repeat while the accuracy floor holds."""
+
+from .history import PruningInfo, PruningRecord, StopReason
+from .loop import (
+    FINE_TUNING,
+    PruningOptions,
+    compress_network_using_taylor_pruning,
+    count_learnables,
+    default_fine_tuning_options,
+)
+
+__all__ = [
+    "FINE_TUNING",
+    "PruningInfo",
+    "PruningOptions",
+    "PruningRecord",
+    "StopReason",
+    "compress_network_using_taylor_pruning",
+    "count_learnables",
+    "default_fine_tuning_options",
+]

@@ -1,0 +1,93 @@
+"""What a pruning run records, in MATLAB's terms (PruningHistory, ValidationHistory, ...)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+class StopReason(str, Enum):
+    """Why the pruning loop ended (MATLAB's wording where MATLAB has one)."""
+
+    THRESHOLD = "Validation metric threshold reached."
+    GOAL = "Learnables reduction goal reached."
+    NOTHING_LEFT = "Nothing left to prune."
+    USER = "Stopped by the user."
+    DIVERGED = "Training diverged."
+    UNMET = "The unpruned network does not meet the validation threshold."
+
+
+@dataclass
+class PruningRecord:
+    iteration: int  # 0 is the unpruned network
+    learnables: int  # learnable parameters after this iteration's pruning
+    learnables_reduction: float  # fraction of the original learnables removed, 0..1
+    validation_metric: float  # best validation value of the objective metric after fine-tuning
+    meets_threshold: bool
+
+
+@dataclass
+class PrunedValidationRecord:
+    pruning_iteration: int
+    iteration: int  # training iteration within this pruning iteration's fine-tuning
+    loss: float
+    accuracy: float  # percent
+    is_best: bool
+
+
+@dataclass
+class PrunedTrainingRecord:
+    pruning_iteration: int
+    iteration: int
+    loss: float
+    accuracy: float
+    learn_rate: float
+
+
+@dataclass
+class PruningInfo:
+    pruning_history: list[PruningRecord] = field(default_factory=list)
+    validation_history: list[PrunedValidationRecord] = field(default_factory=list)
+    training_history: list[PrunedTrainingRecord] = field(default_factory=list)
+    pruned_layers: list[str] = field(default_factory=list)  # modules whose learnables shrank
+    plans: list[dict[int, list[int]]] = field(default_factory=list)  # graph.prune plans, in order, that built the result
+    stop_reason: StopReason | None = None
+    original_learnables: int = 0
+    learnables: int = 0  # of the returned network
+    plot_path: Path | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def learnables_reduction(self) -> float:
+        """Fraction of the original learnables the returned network no longer has."""
+        return 1 - self.learnables / self.original_learnables if self.original_learnables else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["stop_reason"] = self.stop_reason.value if self.stop_reason else None
+        out["plot_path"] = str(self.plot_path) if self.plot_path else None
+        out["learnables_reduction"] = self.learnables_reduction
+        return out
+
+    def write(self, folder: str | Path) -> None:
+        """history.json plus one CSV per table (pruning, validation, training)."""
+        folder = Path(folder)
+        (folder / "history.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        for name in ("pruning_history", "validation_history", "training_history"):
+            rows = [dataclasses.asdict(r) for r in getattr(self, name)]
+            with open(folder / f"{name}.csv", "w", newline="") as f:
+                if rows:
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                    writer.writerows(rows)
+
+    def to_dataframe(self, table: str = "pruning_history"):
+        """One history table as a pandas DataFrame (pandas is optional)."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(r) for r in getattr(self, table)])

@@ -1,0 +1,213 @@
+"""compress_network_using_taylor_pruning: prune, fine-tune, repeat while the floor holds."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import graph
+from ..data import ImageData, split_validation
+from ..errors import InputError
+from ..importance import taylor_scores
+from ..train import TrainingOptions, evaluate, train_network
+from ..train.batches import ensure_image_data, iterate_batches, to_device
+from ..train.device import prepare_model, resolve_device
+from .candidates import candidates_from_graph, pruned_layers, score_points
+from .history import (
+    PrunedTrainingRecord,
+    PrunedValidationRecord,
+    PruningInfo,
+    PruningRecord,
+    StopReason,
+)
+from .select import select_channels
+
+
+@dataclass(frozen=True)
+class PruningOptions:
+    validation_threshold: float  # floor for accuracy (percent) or ceiling for loss
+    learnables_reduction_goal: float = 1.0  # stop once this fraction of learnables is gone, (0, 1]
+    learnables_reduction_increment: float = 0.05  # per iteration, fraction of the ORIGINAL learnables, (0, 1]
+    num_importance_score_iterations: int = 20  # mini-batches accumulated into the scores, >= 1
+    layer_names: tuple[str, ...] | None = None  # only prune groups produced by these modules
+    validation_split: float = 0.1  # carved from the training data when options has no validation_data
+
+    def __post_init__(self) -> None:
+        for name in ("learnables_reduction_goal", "learnables_reduction_increment"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise InputError(f"{name}={value} must be in (0, 1], a fraction of the original learnables")
+        if self.num_importance_score_iterations < 1:
+            raise InputError("num_importance_score_iterations must be >= 1")
+        if not 0 < self.validation_split < 1:
+            raise InputError(f"validation_split={self.validation_split} must be in (0, 1)")
+
+
+IterationCallback = Callable[[int, nn.Module, PruningInfo], None]
+
+# Fine-tuning after each prune: MATLAB's example (sgdm, batch 128, 5 epochs, best-validation on
+# accuracy) with a learning rate for recovering a trained network, not for training from scratch.
+FINE_TUNING = dict(
+    solver="sgdm", initial_learn_rate=0.01, momentum=0.9, l2_regularization=5e-4, max_epochs=5,
+    mini_batch_size=128, learn_rate_schedule="cosine", objective_metric_name="accuracy",
+    output_network="best-validation",
+)
+
+
+def default_fine_tuning_options(**changes: Any) -> TrainingOptions:
+    return TrainingOptions(**{**FINE_TUNING, **changes})
+
+
+def compress_network_using_taylor_pruning(
+    net: nn.Module,
+    train_data: Any,
+    loss: str | Callable = "crossentropy",
+    options: TrainingOptions | None = None,
+    *,
+    validation_threshold: float,
+    learnables_reduction_goal: float = 1.0,
+    learnables_reduction_increment: float = 0.05,
+    num_importance_score_iterations: int = 20,
+    layer_names: Sequence[str] | None = None,
+    on_iteration: IterationCallback | None = None,
+) -> tuple[nn.Module, PruningInfo]:
+    """Prune ``net`` until validation can no longer be held at ``validation_threshold``.
+
+    Returns the most compressed network that met the threshold (the input is never
+    modified) and its PruningInfo. ``options`` are the fine-tuning options of every
+    iteration; their validation data (else a fixed split of ``train_data``) decides.
+    ``on_iteration(iteration, best_net, info)`` runs after every pruning iteration.
+    """
+    opts = PruningOptions(validation_threshold, learnables_reduction_goal, learnables_reduction_increment,
+                          num_importance_score_iterations, tuple(layer_names) if layer_names else None)
+    train_opts = options or default_fine_tuning_options()
+    data = ensure_image_data(train_data, "training data")
+    if train_opts.validation_data is None:
+        data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
+        train_opts = train_opts.replace(validation_data=val)
+    _check_threshold(train_opts.objective_metric_name, validation_threshold)
+    search = _Search(net, data, loss, train_opts, opts, on_iteration)
+    return search.run()
+
+
+def _check_threshold(metric: str, threshold: float) -> None:
+    if metric == "accuracy" and not 0 <= threshold <= 100:
+        raise InputError(f"validation_threshold={threshold} is an accuracy in percent; give a value in 0..100")
+    if metric == "loss" and threshold < 0:
+        raise InputError(f"validation_threshold={threshold} is a loss; give a value >= 0")
+
+
+def count_learnables(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+class _Search:
+    """One pruning run: the steps of the loop as methods sharing its state."""
+
+    def __init__(self, net, data: ImageData, loss, train_opts: TrainingOptions, opts: PruningOptions,
+                 on_iteration: IterationCallback | None) -> None:
+        self.device = resolve_device(train_opts.execution_environment)
+        self.original = net
+        self.net = prepare_model(copy.deepcopy(net), self.device)
+        self.data, self.loss, self.train_opts, self.opts = data, loss, train_opts, opts
+        self.val = ensure_image_data(train_opts.validation_data, "validation data")
+        self.metric = train_opts.objective_metric_name
+        self.on_iteration = on_iteration
+        self.example = data.images[:1].float().to(self.device) / (255 if data.images.dtype == torch.uint8 else 1)
+        self.info = PruningInfo(original_learnables=count_learnables(net))
+        self.best = self.net
+        self.generator = torch.Generator().manual_seed(train_opts.seed)
+
+    def meets(self, value: float) -> bool:
+        return value >= self.opts.validation_threshold if self.metric == "accuracy" \
+            else value <= self.opts.validation_threshold
+
+    def run(self) -> tuple[nn.Module, PruningInfo]:
+        start = time.perf_counter()
+        base = evaluate(self.net, self.val, device=self.device)[self.metric]
+        self.info.pruning_history.append(PruningRecord(0, self.info.original_learnables, 0.0, base, self.meets(base)))
+        self._log(f"unpruned network: validation {self.metric} {base:.2f} "
+                  f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables")
+        try:
+            self.info.stop_reason = StopReason.UNMET if not self.meets(base) else self._iterate()
+        except KeyboardInterrupt:
+            self.info.stop_reason = StopReason.USER
+        self.info.learnables = count_learnables(self.best)
+        self.info.pruned_layers = pruned_layers(self.original, self.best)
+        self.info.elapsed_s = time.perf_counter() - start
+        return self.best, self.info
+
+    def _iterate(self) -> StopReason:
+        goal = self.opts.learnables_reduction_goal * self.info.original_learnables
+        for iteration in range(1, 10**6):
+            removed = self.info.original_learnables - count_learnables(self.best)
+            if removed >= goal * (1 - 1e-9):
+                return StopReason.GOAL
+            target = min(self.opts.learnables_reduction_increment * self.info.original_learnables, goal - removed)
+            step = self._prune_step(target)
+            if step is None:
+                return StopReason.NOTHING_LEFT
+            pruned, plan = step
+            tuned, value, diverged = self._fine_tune(iteration, pruned)
+            if diverged:
+                return StopReason.DIVERGED
+            learnables = count_learnables(tuned)
+            ok = self.meets(value)
+            self.info.pruning_history.append(PruningRecord(
+                iteration, learnables, 1 - learnables / self.info.original_learnables, value, ok))
+            self._log(f"iteration {iteration}: {learnables:,} learnables "
+                      f"({100 * (1 - learnables / self.info.original_learnables):.1f}% fewer), "
+                      f"validation {self.metric} {value:.2f}{'' if ok else ' - below the threshold'}")
+            if not ok:
+                return StopReason.THRESHOLD
+            self.best = tuned
+            self.info.plans.append(plan)
+            self.info.learnables = learnables
+            if self.on_iteration:
+                self.on_iteration(iteration, self.best, self.info)
+        raise AssertionError("unreachable")
+
+    def _prune_step(self, target: float) -> tuple[nn.Module, dict[int, list[int]]] | None:
+        """Score, select and remove channels from the current best network; None if nothing is left."""
+        cg = graph.trace_channels(self.best, (self.example,))
+        points = score_points(cg, self.opts.layer_names)
+        if not points:
+            return None
+        scores = taylor_scores(self.best, self._score_batches(), points,
+                               None if isinstance(self.loss, str) else self.loss)
+        plan, _ = select_channels(candidates_from_graph(cg, scores), math.ceil(target))
+        if not plan:
+            return None
+        return graph.prune(self.best, (self.example,), plan), plan
+
+    def _score_batches(self):
+        images, labels = to_device(self.data, self.device)
+        order = torch.randperm(len(self.data), generator=self.generator)
+        size = min(self.train_opts.mini_batch_size, len(self.data))
+        order = order[: size * self.opts.num_importance_score_iterations]
+        return iterate_batches(images, labels, order, size)
+
+    def _fine_tune(self, iteration: int, net: nn.Module) -> tuple[nn.Module, float, bool]:
+        net, tinfo = train_network(net, self.data, self.loss, self.train_opts)
+        for r in tinfo.training_history:
+            self.info.training_history.append(
+                PrunedTrainingRecord(iteration, r.iteration, r.loss, r.accuracy, r.learn_rate))
+        for r in tinfo.validation_history:
+            self.info.validation_history.append(
+                PrunedValidationRecord(iteration, r.iteration, r.loss, r.accuracy, r.is_best))
+        diverged = tinfo.stop_reason.startswith("Training diverged")
+        chosen = [r for r in tinfo.validation_history if r.iteration == tinfo.output_network_iteration]
+        record = chosen[-1] if chosen else tinfo.validation_history[-1]
+        return net, getattr(record, self.metric), diverged
+
+    def _log(self, line: str) -> None:
+        if self.train_opts.verbose:
+            tqdm.write(line)

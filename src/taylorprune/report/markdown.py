@@ -1,0 +1,36 @@
+"""report.md of a pruning run: before/after, accuracy, stop reason, time."""
+
+from __future__ import annotations
+
+from ..prune.history import PruningInfo
+from .summary import summary_lines
+
+
+def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None, threshold: float) -> str:
+    first = info.pruning_history[0]
+    accepted = [r for r in info.pruning_history if r.meets_threshold]
+    last = accepted[-1] if accepted else first
+    rows = [
+        ("learnables", f"{original:,}", f"{info.learnables:,}"),
+        ("parameter memory (fp32)", _kib(original), _kib(info.learnables)),
+        ("validation metric", f"{first.validation_metric:.2f}", f"{last.validation_metric:.2f}"),
+    ]
+    lines = ["# Pruning report", "", *summary_lines(info), "",
+             "| | before | after |", "| --- | --- | --- |",
+             *[f"| {a} | {b} | {c} |" for a, b, c in rows], ""]
+    if test_accuracy is not None:
+        lines += [f"Test accuracy of the returned network: {test_accuracy:.2f}% "
+                  "(test data was not used for any decision).", ""]
+    lines += [f"Validation threshold: {threshold:g}. Pruning iterations run: {len(info.pruning_history) - 1}; "
+              f"accepted: {len(info.plans)}. Wall time: {info.elapsed_s:.0f} s.", "",
+              "| iteration | learnables | reduction | validation | meets threshold |",
+              "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r.iteration} | {r.learnables:,} | {100 * r.learnables_reduction:.1f}% | "
+              f"{r.validation_metric:.2f} | {'yes' if r.meets_threshold else 'no'} |" for r in info.pruning_history]
+    if info.plot_path:
+        lines += ["", f"![progress]({info.plot_path.name})"]
+    return "\n".join(lines) + "\n"
+
+
+def _kib(learnables: int) -> str:
+    return f"{learnables * 4 / 1024:,.1f} KiB"

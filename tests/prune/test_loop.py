@@ -1,0 +1,103 @@
+import pytest
+import torch
+
+from taylorprune.errors import InputError
+from taylorprune.prune import StopReason, compress_network_using_taylor_pruning, count_learnables
+from taylorprune.train import TrainingOptions, evaluate, train_network
+from tests.fixtures import colour_blobs, tiny_resnet
+
+TRAIN, VAL = colour_blobs(192, size=8, seed=1), colour_blobs(96, size=8, seed=2)
+
+
+def _options(**changes) -> TrainingOptions:
+    base = dict(max_epochs=1, mini_batch_size=32, initial_learn_rate=0.02, validation_data=VAL,
+                validation_frequency=100, objective_metric_name="accuracy", output_network="best-validation",
+                verbose=False, execution_environment="cpu", augment=False)
+    return TrainingOptions(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def trained():
+    net, _ = train_network(tiny_resnet(), TRAIN, options=_options(max_epochs=4, initial_learn_rate=0.05))
+    return net
+
+
+def _prune(net, **kw):
+    kw = {"options": _options(), "num_importance_score_iterations": 2, **kw}
+    return compress_network_using_taylor_pruning(net, TRAIN, **kw)
+
+
+def test_history_is_consistent_and_the_result_meets_the_floor(trained):
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    pruned, info = _prune(trained, validation_threshold=60.0, learnables_reduction_increment=0.2,
+                          learnables_reduction_goal=0.6)
+    learnables = [r.learnables for r in info.pruning_history]
+    assert all(a > b for a, b in zip(learnables, learnables[1:], strict=False))
+    assert info.original_learnables == count_learnables(trained) == learnables[0]
+    assert count_learnables(pruned) == info.learnables
+    accepted = [r for r in info.pruning_history if r.meets_threshold][-1]
+    assert accepted.learnables == info.learnables
+    assert info.learnables_reduction == pytest.approx(accepted.learnables_reduction)
+    assert evaluate(pruned, VAL)["accuracy"] >= 60.0
+    assert info.stop_reason in (StopReason.GOAL, StopReason.THRESHOLD)
+    assert info.pruned_layers and len(info.plans) == len(info.pruning_history) - 1 - (
+        info.stop_reason == StopReason.THRESHOLD)
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in before.items()), "input modified"
+    assert {r.pruning_iteration for r in info.validation_history} == set(range(1, len(info.pruning_history)))
+
+
+def test_goal_reached(trained):
+    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.05,
+                     learnables_reduction_goal=0.1)
+    assert info.stop_reason == StopReason.GOAL
+    assert info.learnables_reduction >= 0.1 * (1 - 1e-6)
+
+
+def test_nothing_left_to_prune(trained):
+    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.5)
+    assert info.stop_reason == StopReason.NOTHING_LEFT
+    assert info.learnables_reduction > 0.8
+
+
+def test_threshold_reached_returns_the_last_network_that_met_it(trained):
+    base = evaluate(trained, VAL)["loss"]
+    # A learning rate too small to recover: removing half of a trained net raises the loss.
+    pruned, info = _prune(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.5,
+                          options=_options(initial_learn_rate=1e-9, objective_metric_name="loss"))
+    assert info.stop_reason == StopReason.THRESHOLD
+    assert count_learnables(pruned) == count_learnables(trained)
+    assert info.pruning_history[-1].meets_threshold is False
+
+
+def test_unpruned_network_below_the_floor_is_reported_before_pruning():
+    pruned, info = _prune(tiny_resnet(), validation_threshold=99.0)
+    assert info.stop_reason == StopReason.UNMET
+    assert len(info.pruning_history) == 1 and info.learnables_reduction == 0.0
+
+
+def test_divergence_keeps_the_last_good_network(trained):
+    pruned, info = _prune(trained, validation_threshold=0.0, options=_options(initial_learn_rate=1e12))
+    assert info.stop_reason == StopReason.DIVERGED
+    assert count_learnables(pruned) == count_learnables(trained)
+    assert all(torch.isfinite(p).all() for p in pruned.parameters())
+
+
+def test_ctrl_c_returns_the_best_so_far(trained):
+    def interrupt(iteration, net, info):
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    pruned, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+                          on_iteration=interrupt)
+    assert info.stop_reason == StopReason.USER
+    assert count_learnables(pruned) == info.pruning_history[2].learnables
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"validation_threshold": 120.0}, "0..100"),
+    ({"validation_threshold": 50.0, "learnables_reduction_increment": 0.0}, "increment"),
+    ({"validation_threshold": 50.0, "learnables_reduction_goal": 1.5}, "goal"),
+])
+def test_bad_requests_are_refused(kw, match):
+    with pytest.raises(InputError, match=match):
+        _prune(tiny_resnet(), **kw)

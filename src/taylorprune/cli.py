@@ -124,7 +124,13 @@ def _training_options(args: argparse.Namespace, **extra: Any):
 
     names = {f.name for f in dataclasses.fields(TrainingOptions)} - _NOT_FLAGS
     values = {n: getattr(args, n) for n in names}
+    values["validation_frequency"] = values["validation_frequency"] or 1  # set from the data later
     return TrainingOptions(**values, verbose=not args.quiet, **extra)
+
+
+def _validation_frequency(args: argparse.Namespace, train) -> int:
+    """The flag's value, else once per epoch (MATLAB's example: floor(numTrain / miniBatchSize))."""
+    return args.validation_frequency or max(len(train) // args.mini_batch_size, 1)
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -161,14 +167,13 @@ def _train(args: argparse.Namespace) -> int:
     from .report import plot_training
     from .train import test_net, train_network
 
+    options = _training_options(args)  # bad options fail before any data is read
     out = _out_dir(args.out, args.force)
     train, test = _load_data(args)
     size = int(args.validation) if args.validation >= 1 else args.validation
     train, val = split_validation(train, size, seed=args.seed) if size else (train, None)
     net = _load_model(args, len(train.classes))
-    if args.validation_frequency is None:
-        args.validation_frequency = max(len(train) // args.mini_batch_size, 1)  # once per epoch
-    options = _training_options(args, validation_data=val)
+    options = options.replace(validation_data=val, validation_frequency=_validation_frequency(args, train))
     _write_json(out / "options.json", {"model": args.model, "data": args.data, **options.to_dict()})
     net, info = train_network(net, train, "crossentropy", options)
     kwargs = {"num_classes": len(train.classes)} if is_builder_spec(args.model) else {}
@@ -232,25 +237,25 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
 def _prune(args: argparse.Namespace) -> int:
     from .data import split_validation
     from .models import is_builder_spec
+    from .prune import check_pruning_request
     from .report import summary_lines
     from .runs import RunSpec, prune_into_folder
 
+    options = _training_options(args)  # bad options fail before any data is read
+    pruning = dict(validation_threshold=args.min_accuracy, learnables_reduction_goal=args.goal,
+                   learnables_reduction_increment=args.increment,
+                   num_importance_score_iterations=args.score_iterations,
+                   layer_names=tuple(args.layers.split(",")) if args.layers else None)
+    check_pruning_request(options.objective_metric_name, **pruning)
     out = _out_dir(args.out, args.force)
     train, test = _load_data(args)
     size = int(args.validation) if args.validation >= 1 else args.validation
     train, val = split_validation(train, size, seed=args.seed)
     net = _load_model(args, len(train.classes))
-    if args.validation_frequency is None:
-        args.validation_frequency = max(len(train) // args.mini_batch_size, 1)  # once per epoch
-    options = _training_options(args, validation_data=val)
+    options = options.replace(validation_data=val, validation_frequency=_validation_frequency(args, train))
     kwargs = {"num_classes": len(train.classes)} if is_builder_spec(args.model) else {}
     spec = RunSpec(args.model, kwargs, tuple(train.images.shape[1:]), train.classes)
-    _, info = prune_into_folder(
-        net, spec, train, out, options, test=test,
-        validation_threshold=args.min_accuracy, learnables_reduction_goal=args.goal,
-        learnables_reduction_increment=args.increment,
-        num_importance_score_iterations=args.score_iterations,
-        layer_names=args.layers.split(",") if args.layers else None)
+    _, info = prune_into_folder(net, spec, train, out, options, test=test, **pruning)
     print("\n".join(summary_lines(info)))
     print(f"saved {out / 'model.safetensors'}, report {out / 'report.md'}")
     return 0

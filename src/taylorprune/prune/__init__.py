@@ -4,6 +4,7 @@ from .history import PruningInfo, PruningRecord, StopReason
 from .loop import (
     FINE_TUNING,
     PruningOptions,
+    check_pruning_request,
     compress_network_using_taylor_pruning,
     count_learnables,
     default_fine_tuning_options,
@@ -15,6 +16,7 @@ __all__ = [
     "PruningOptions",
     "PruningRecord",
     "StopReason",
+    "check_pruning_request",
     "compress_network_using_taylor_pruning",
     "count_learnables",
     "default_fine_tuning_options",

@@ -86,23 +86,29 @@ def compress_network_using_taylor_pruning(
     iteration; their validation data (else a fixed split of ``train_data``) decides.
     ``on_iteration(iteration, best_net, info)`` runs after every pruning iteration.
     """
-    opts = PruningOptions(validation_threshold, learnables_reduction_goal, learnables_reduction_increment,
-                          num_importance_score_iterations, tuple(layer_names) if layer_names else None)
     train_opts = options or default_fine_tuning_options()
+    opts = check_pruning_request(
+        train_opts.objective_metric_name, validation_threshold=validation_threshold,
+        learnables_reduction_goal=learnables_reduction_goal,
+        learnables_reduction_increment=learnables_reduction_increment,
+        num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names)
     data = ensure_image_data(train_data, "training data")
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
         train_opts = train_opts.replace(validation_data=val)
-    _check_threshold(train_opts.objective_metric_name, validation_threshold)
     search = _Search(net, data, loss, train_opts, opts, on_iteration)
     return search.run()
 
 
-def _check_threshold(metric: str, threshold: float) -> None:
-    if metric == "accuracy" and not 0 <= threshold <= 100:
-        raise InputError(f"validation_threshold={threshold} is an accuracy in percent; give a value in 0..100")
-    if metric == "loss" and threshold < 0:
-        raise InputError(f"validation_threshold={threshold} is a loss; give a value >= 0")
+def check_pruning_request(metric: str, *, validation_threshold: float,
+                          layer_names: Sequence[str] | None = None, **rest: Any) -> PruningOptions:
+    """Validated PruningOptions; the threshold's range follows the objective metric."""
+    if metric == "accuracy" and not 0 <= validation_threshold <= 100:
+        raise InputError(f"validation threshold {validation_threshold:g} is an accuracy in percent; "
+                         "give a value in 0..100")
+    if metric == "loss" and validation_threshold < 0:
+        raise InputError(f"validation threshold {validation_threshold:g} is a loss; give a value >= 0")
+    return PruningOptions(validation_threshold, layer_names=tuple(layer_names) if layer_names else None, **rest)
 
 
 def count_learnables(net: nn.Module) -> int:

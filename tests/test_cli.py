@@ -1,0 +1,87 @@
+"""The command line end to end on a tiny image folder and a tiny network."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from taylorprune.artifacts import load_network
+from taylorprune.cli import main
+from tests.fixtures import colour_blobs
+
+TINY = "tests.fixtures:tiny_resnet"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """train/ and test/ image folders of the colour-blob classes, 8x8 PNG."""
+    root = tmp_path_factory.mktemp("blobs")
+    for split, n, seed in (("train", 240, 1), ("test", 60, 2)):
+        data = colour_blobs(n, size=8, seed=seed)
+        for i, (img, label) in enumerate(zip(data.images, data.labels, strict=True)):
+            path = root / split / data.classes[label] / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img.permute(1, 2, 0).numpy()).save(path)
+    return root
+
+
+def test_help_lists_every_subcommand():
+    out = subprocess.run([sys.executable, "-m", "taylorprune", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for name in ("train", "test", "analyze", "prune", "export"):
+        assert name in out.stdout
+
+
+def test_train_then_test_the_saved_model(folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--model", TINY, "--data", str(folder), "--epochs", "2", "--batch-size", "32",
+                 "--lr", "0.05", "--validation", "30", "--out", str(out), "--quiet",
+                 "--plots", "training-progress", "--execution-environment", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "accuracy:" in printed
+    assert {"model.safetensors", "options.json", "history.json", "training-progress.png"} <= {
+        p.name for p in out.iterdir()}
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["training_history"]) == 2 * (210 // 32)
+    assert main(["test", "--model", str(out / "model.safetensors"), "--data", str(folder)]) == 0
+    assert capsys.readouterr().out.strip() == f"accuracy: {history['test_accuracy']:.2f}"
+
+
+def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys):
+    out = tmp_path / "pruned"
+    code = main(["prune", "--model", TINY, "--data", str(folder), "--min-accuracy", "0", "--goal", "0.3",
+                 "--increment", "0.15", "--epochs", "1", "--batch-size", "32", "--validation", "30",
+                 "--score-iterations", "2", "--out", str(out), "--quiet", "--execution-environment", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "fewer learnable parameters" in printed and "Pruning compressed" in printed
+    names = {p.name for p in out.iterdir()}
+    assert {"model.safetensors", "history.json", "pruning_history.csv", "progress.png", "report.md"} <= names
+    history = json.loads((out / "history.json").read_text())
+    net = load_network(out / "model.safetensors")
+    assert sum(p.numel() for p in net.parameters()) == history["learnables"] < history["original_learnables"]
+    assert net.eval()(torch.rand(2, 3, 8, 8)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["test", "--model", TINY, "--data", "/no/such/data"], "/no/such/data"),
+    (["test", "--model", "resnet21", "--data", "{folder}"], "unknown model 'resnet21'"),
+    (["prune", "--model", TINY, "--data", "{folder}", "--min-accuracy", "150", "--validation", "30", "--out", "{tmp}/p"], "0..100"),
+    (["train", "--model", TINY, "--data", "{folder}", "--epochs", "0", "--out", "{tmp}/t"], "max_epochs"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, folder, tmp_path, capsys):
+    argv = [a.format(folder=folder, tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and message in err
+
+
+def test_existing_run_folder_is_never_overwritten(folder, tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("precious")
+    assert main(["train", "--model", TINY, "--data", str(folder), "--out", str(tmp_path)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "precious"

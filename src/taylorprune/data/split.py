@@ -1,0 +1,57 @@
+"""A validation set carved from the training data, the same every time for a given seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .image_data import ImageData
+
+
+def split_validation(
+    data: ImageData, size: float | int, seed: int = 0
+) -> tuple[ImageData, ImageData]:
+    """Split ``data`` into (train, validation), stratified so each class keeps its share.
+
+    ``size``: a fraction in (0, 1) or a count of validation images. Each class gives
+    its proportional share (largest remainders break ties, so counts add up exactly);
+    which images go is fixed by ``seed``. Both parts keep the original image order.
+    """
+    labels = data.labels.numpy()  # (N,)
+    counts = np.bincount(labels, minlength=len(data.classes))  # (K,)
+    quotas = _quotas(counts, _validation_count(size, len(data)))  # (K,)
+    order = np.random.default_rng(seed).permutation(len(data))  # (N,)
+    shuffled = labels[order]
+    chosen = np.concatenate([order[shuffled == k][:quota] for k, quota in enumerate(quotas)])
+    is_validation = np.zeros(len(data), dtype=bool)
+    is_validation[chosen] = True
+    mask = torch.from_numpy(is_validation)
+    return data.subset(~mask), data.subset(mask)
+
+
+def _validation_count(size: float | int, n: int) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
+        raise InputError(f"validation size must be a fraction or a count, got {size!r}")
+    if isinstance(size, (float, np.floating)):
+        if not 0 < size < 1:
+            raise InputError(f"validation fraction must be in (0, 1), got {size}; e.g. 0.1")
+        count = round(size * n)
+    else:
+        count = int(size)
+    if not 0 < count < n:
+        raise InputError(
+            f"validation size {size} gives {count} of {n} images; leave at least one image "
+            "on each side"
+        )
+    return count
+
+
+def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
+    """Split ``total`` over classes in proportion to ``counts`` (largest-remainder method)."""
+    exact = counts * total / counts.sum()  # (K,)
+    quotas = np.floor(exact).astype(np.int64)
+    remainders = exact - quotas
+    extra = np.argsort(-remainders, kind="stable")[: total - quotas.sum()]
+    quotas[extra] += 1
+    return quotas

@@ -1,0 +1,174 @@
+"""The state the channel pass builds while handlers walk the traced graph.
+
+Handlers never touch the model: they read shapes, create and join elements, and record
+what surgery will need later (parameter slices, attribute counts, graph constants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch.fx as fx
+from torch import nn
+
+from .values import Chan, UnionFind, expand
+
+Value = Any  # Chan | Param | None | tuple/list of values
+
+
+@dataclass(frozen=True)
+class RawMember:
+    """Parameter/buffer ``tensor`` loses, along ``dim``, every position whose element is removed."""
+
+    tensor: str  # qualified name, e.g. "layer1.0.conv1.weight"
+    dim: int
+    ids: np.ndarray  # (size along dim,) elements
+    role: str  # "out" (producer rows), "in" (consumer columns), "norm", "scale"
+
+
+@dataclass(frozen=True)
+class AttrCount:
+    """Module attribute (or one entry of a tuple attribute) set to the number of kept ids."""
+
+    module: str
+    attr: str
+    ids: np.ndarray
+    index: int | None = None  # position inside a tuple attribute such as normalized_shape
+
+
+@dataclass(frozen=True)
+class ConstRewrite:
+    """A literal in a node's arguments that counts channels (pad width, slice bound, view size).
+
+    The new literal is ``sign * (number of kept ids)``; ``path`` walks node.args (ints index
+    tuples/lists, "start"/"stop" read slices).
+    """
+
+    node: str
+    path: tuple[int | str, ...]
+    ids: np.ndarray
+    sign: int = 1
+
+
+@dataclass(frozen=True)
+class RawPoint:
+    """A module output where a channel's activation (and its gradient) can be read."""
+
+    module: str
+    kind: str  # "conv" | "linear" | "norm"
+    call: int  # which call of the module (0 unless it is shared)
+    chan: Chan
+
+
+@dataclass
+class Context:
+    gm: fx.GraphModule
+    opaque: frozenset[str] = frozenset()  # submodules kept whole because fx cannot trace them
+    uf: UnionFind = field(default_factory=UnionFind)
+    env: dict[fx.Node, Value] = field(default_factory=dict)
+    frozen: dict[int, str] = field(default_factory=dict)  # element -> reason
+    inexact: dict[int, str] = field(default_factory=dict)  # element -> reason
+    zeros: set[int] = field(default_factory=set)  # elements made by constant padding
+    members: dict[tuple[str, int], RawMember] = field(default_factory=dict)
+    counts: dict[tuple[str, str, int | None], AttrCount] = field(default_factory=dict)
+    consts: list[ConstRewrite] = field(default_factory=list)
+    points: list[RawPoint] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    # --- reading the graph ---------------------------------------------------------
+    def module(self, node: fx.Node) -> nn.Module:
+        return self.gm.get_submodule(str(node.target))
+
+    def value(self, arg: Any) -> Value:
+        """The pass's value for an argument (nodes looked up, containers mapped)."""
+        if isinstance(arg, fx.Node):
+            return self.env.get(arg)
+        if isinstance(arg, (tuple, list)):
+            return type(arg)(self.value(a) for a in arg)
+        return None
+
+    def arg(self, node: fx.Node, index: int, name: str, default: Any = None) -> Any:
+        """A raw argument by position or keyword."""
+        if len(node.args) > index:
+            return node.args[index]
+        return node.kwargs.get(name, default)
+
+    @staticmethod
+    def shape(arg: Any) -> tuple[int, ...] | None:
+        """Shape of a tensor-valued node from shape propagation, None for non-tensors."""
+        meta = arg.meta.get("tensor_meta") if isinstance(arg, fx.Node) else None
+        shape = getattr(meta, "shape", None)
+        return tuple(shape) if shape is not None else None
+
+    def scope(self, node: fx.Node) -> str:
+        """Qualified name of the innermost module whose forward made this node."""
+        stack = node.meta.get("nn_module_stack") or {}
+        return list(stack.values())[-1][0] if stack else ""
+
+    # --- elements ----------------------------------------------------------------------
+    def fresh(self, shape: tuple[int, ...], dim: int) -> Chan:
+        return Chan(tuple(shape), (dim,), self.uf.fresh(shape[dim]))
+
+    def fresh_frozen(self, shape: tuple[int, ...] | None, reason: str) -> Chan | None:
+        """New elements for a tensor we cannot follow, frozen (channel dim 1, or 0 for 1-D)."""
+        if not shape:
+            return None
+        chan = self.fresh(shape, 1 if len(shape) > 1 else 0)
+        self.freeze(chan, reason)
+        return chan
+
+    def freeze(self, value: Value, reason: str) -> None:
+        for chan in chans(value):
+            for e in np.unique(chan.ids):
+                self.frozen.setdefault(int(e), reason)
+
+    def mark_inexact(self, value: Value, reason: str) -> None:
+        for chan in chans(value):
+            for e in np.unique(chan.ids):
+                self.inexact.setdefault(int(e), reason)
+
+    def join(self, a: Chan, b: Chan) -> None:
+        """Join two tensors' channels position by position (dims may differ in extent)."""
+        dims = tuple(sorted(set(a.dims) | set(b.dims)))
+        self.uf.union_arrays(expand(a, dims), expand(b, dims))
+
+    # --- records for surgery -----------------------------------------------------------
+    def member(self, tensor: str, dim: int, ids: np.ndarray, role: str) -> None:
+        """Record a parameter slice; a shared module seen again joins its positions."""
+        key = (tensor, dim)
+        old = self.members.get(key)
+        if old is None:
+            self.members[key] = RawMember(tensor, dim, np.asarray(ids), role)
+        elif old.ids.shape == np.shape(ids):
+            self.uf.union_arrays(old.ids, np.asarray(ids))
+        else:
+            self.freeze(Chan((len(ids),), (0,), np.asarray(ids)), f"{tensor} used with two shapes")
+
+    def count(self, module: str, attr: str, ids: np.ndarray, index: int | None = None) -> None:
+        key = (module, attr, index)
+        if key not in self.counts:
+            self.counts[key] = AttrCount(module, attr, np.asarray(ids), index)
+
+    def const(
+        self, node: fx.Node, path: tuple[int | str, ...], ids: np.ndarray, sign: int = 1
+    ) -> None:
+        self.consts.append(ConstRewrite(node.name, path, np.asarray(ids), sign))
+
+    def point(self, node: fx.Node, kind: str, chan: Chan) -> None:
+        name = str(node.target)
+        call = self.calls.get(name, 0)
+        self.calls[name] = call + 1
+        self.points.append(RawPoint(name, kind, call, chan))
+
+
+def chans(value: Value) -> list[Chan]:
+    """Every Chan inside a value (containers walked)."""
+    if isinstance(value, Chan):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [c for v in value for c in chans(v)]
+    if isinstance(value, dict):
+        return [c for v in value.values() for c in chans(v)]
+    return []

@@ -1,0 +1,294 @@
+"""Handlers for ops that move channels around: reshape/flatten, permute, indexing,
+concatenation, chunk/split and constant padding of the channel axis.
+
+Literals that count channels (slice bounds, split sections, pad widths, view sizes) are
+recorded as ConstRewrite so surgery can rewrite them.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+from .context import Context, Value
+from .registry import register_function, register_method, register_module
+from .values import Chan, expand, simplify
+
+# --- reshape family ------------------------------------------------------------------
+
+
+def dim_groups(a: tuple[int, ...], b: tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
+    """Pair runs of dims of shape a and shape b with equal products (how a view regroups)."""
+    groups, i, j = [], 0, 0
+    while i < len(a) or j < len(b):
+        si, sj, pa, pb = [], [], 1, 1
+        if i < len(a):
+            pa, i = a[i], i + 1
+            si.append(i - 1)
+        if j < len(b):
+            pb, j = b[j], j + 1
+            sj.append(j - 1)
+        while pa != pb:
+            if pa < pb and i < len(a):
+                pa, i = pa * a[i], i + 1
+                si.append(i - 1)
+            elif pb < pa and j < len(b):
+                pb, j = pb * b[j], j + 1
+                sj.append(j - 1)
+            else:
+                break
+        groups.append((si, sj))
+    return groups
+
+
+@register_module(nn.Flatten)
+@register_function(torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze)
+@register_method(
+    "view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as"
+)
+def reshape(ctx: Context, node: fx.Node) -> Value:
+    """Regroup dims. Flattening spreads each channel over a block of features; splitting the
+    channel axis into (a, b) keeps a fixed and ties the a entries of each b together, so the
+    split stays rectangular after pruning (this maps a channel shuffle exactly)."""
+    x, shape = ctx.value(node.args[0]), ctx.shape(node)
+    if not isinstance(x, Chan) or shape is None:
+        return None
+    hit = [g for g in dim_groups(x.shape, shape) if set(g[0]) & set(x.dims)]
+    if len(hit) != 1 or not set(x.dims) <= set(hit[0][0]) or not hit[0][1]:
+        ctx.freeze(x, f"{node.name}: reshape mixes the channel axis with other dims")
+        return ctx.fresh_frozen(shape, f"{node.name}: output of an unfollowed reshape")
+    src, dst = hit[0]
+    ids = np.ascontiguousarray(expand(x, tuple(src))).reshape([shape[d] for d in dst])
+    out = simplify(shape, tuple(dst), ids)
+    if len(out.dims) > 1:
+        columns = out.ids.reshape(-1, out.ids.shape[-1])  # (outer, inner)
+        ctx.uf.union_arrays(columns, columns[:1])
+    _view_literals(ctx, node, out)
+    return out
+
+
+def _view_literals(ctx: Context, node: fx.Node, out: Chan) -> None:
+    """Rewrite a literal size given for the innermost channel dim of a view/reshape."""
+    name = getattr(node.target, "__name__", node.target)
+    if name not in ("view", "reshape", "unflatten"):
+        return
+    d = out.dims[-1]
+    if name == "unflatten":
+        sizes = node.args[2]
+        first = _dim(node.args[1], len(out.shape) - len(sizes) + 1)
+        path: tuple[int, ...] = (2, d - first)
+    elif len(node.args) == 2 and isinstance(node.args[1], (tuple, list)):
+        sizes, path = node.args[1], (1, d)
+    else:
+        sizes, path = node.args[1:], (1 + d,)
+    k = path[-1] if name == "unflatten" or len(path) == 2 else d
+    if 0 <= k < len(sizes) and isinstance(sizes[k], int) and sizes[k] != -1:
+        inner = out.ids.reshape(-1, out.ids.shape[-1])[0]  # one entry per kept column
+        ctx.const(node, path, inner)
+
+
+def _dim(d: Any, nd: int) -> int:
+    return int(d) % nd
+
+
+@register_function(torch.permute, torch.transpose, torch.swapaxes, torch.movedim)
+@register_method("permute", "transpose", "swapaxes", "movedim")
+def permute(ctx: Context, node: fx.Node) -> Value:
+    """Channel dims move with the permutation (ConvNeXt's NCHW <-> NHWC)."""
+    x, shape = ctx.value(node.args[0]), ctx.shape(node)
+    if not isinstance(x, Chan):
+        return None
+    nd = len(x.shape)
+    perm = _permutation(node, nd)  # perm[new] = old
+    new_of = {old: new for new, old in enumerate(perm)}
+    new_dims = [new_of[d] for d in x.dims]
+    order = np.argsort(new_dims)
+    return Chan(shape, tuple(sorted(new_dims)), np.transpose(x.ids, order))
+
+
+def _permutation(node: fx.Node, nd: int) -> list[int]:
+    name = node.target if isinstance(node.target, str) else node.target.__name__
+    args = node.args[1:] or tuple(node.kwargs.values())
+    if name == "permute":
+        dims = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+        return [_dim(d, nd) for d in dims]
+    if name == "movedim":
+        perm = [d for d in range(nd) if d != _dim(args[0], nd)]
+        perm.insert(_dim(args[1], nd), _dim(args[0], nd))
+        return perm
+    a, b = _dim(args[0], nd), _dim(args[1], nd)  # transpose / swapaxes
+    perm = list(range(nd))
+    perm[a], perm[b] = b, a
+    return perm
+
+
+# --- indexing ---------------------------------------------------------------------------
+
+
+@register_function(operator.getitem)
+def getitem(ctx: Context, node: fx.Node) -> Value:
+    base, index = node.args[0], node.args[1]
+    value = ctx.value(base)
+    if isinstance(value, (tuple, list)):
+        return value[index] if isinstance(index, (int, slice)) else None
+    if not isinstance(value, Chan):
+        return None
+    return _index(ctx, node, value, index)
+
+
+def _index(ctx: Context, node: fx.Node, x: Chan, index: Any) -> Value:
+    """Basic indexing: channel slices with step 1 select ids (bounds rewritten); anything
+    else touching the channel axis (ints, steps, tensors) freezes it."""
+    shape, nd = ctx.shape(node), len(x.shape)
+    entries = list(index) if isinstance(index, tuple) else [index]
+    if not all(e is None or e is Ellipsis or isinstance(e, (int, slice)) for e in entries):
+        ctx.freeze(x, f"{node.name}: advanced indexing")
+        return ctx.fresh_frozen(shape, f"{node.name}: output of advanced indexing")
+    used = sum(e is not None and e is not Ellipsis for e in entries)
+    if Ellipsis in entries:
+        at = entries.index(Ellipsis)
+        entries[at : at + 1] = [slice(None)] * (nd - used)
+    else:
+        entries += [slice(None)] * (nd - used)
+    in_dim, out_dim, dims, ids = 0, 0, [], x.ids
+    for pos, e in enumerate(entries):
+        if e is None:
+            out_dim += 1
+            continue
+        if in_dim in x.dims and e != slice(None):
+            if not _channel_slice(e) or x.dim is None:
+                ctx.freeze(x, f"{node.name}: indexes the channel axis with {e!r}")
+                return ctx.fresh_frozen(shape, f"{node.name}: output of channel indexing")
+            ids = _slice_ids(ctx, node, x.ids, e, (1, pos) if isinstance(index, tuple) else (1,))
+        if not isinstance(e, int):
+            dims += [out_dim] if in_dim in x.dims else []
+            out_dim += 1
+        in_dim += 1
+    return Chan(shape, tuple(dims), ids)
+
+
+def _channel_slice(e: Any) -> bool:
+    return (
+        isinstance(e, slice)
+        and e.step in (None, 1)
+        and all(b is None or isinstance(b, int) for b in (e.start, e.stop))
+    )
+
+
+def _slice_ids(ctx: Context, node: fx.Node, ids: np.ndarray, s: slice, path: tuple) -> np.ndarray:
+    for field in ("start", "stop"):
+        bound = getattr(s, field)
+        if bound is None or bound == 0:
+            continue
+        if bound > 0:
+            ctx.const(node, (*path, field), ids[:bound])
+        else:
+            ctx.const(node, (*path, field), ids[bound:], sign=-1)
+    return ids[s]
+
+
+# --- concatenation and splitting -------------------------------------------------------
+
+
+@register_function(torch.cat, torch.concat, torch.concatenate)
+def cat(ctx: Context, node: fx.Node) -> Value:
+    """Along the channel axis ids are concatenated; along other dims inputs are joined."""
+    shape = ctx.shape(node)
+    tensors, nd = ctx.arg(node, 0, "tensors"), len(shape)
+    dim = _dim(ctx.arg(node, 1, "dim", 0), nd)
+    values = [ctx.value(t) for t in tensors]
+    chans = [v for v in values if isinstance(v, Chan)]
+    if not chans:
+        return None
+    if all(c.dims != (dim,) for c in chans) and len(chans) == len(values):
+        for c in chans[1:]:
+            ctx.join(chans[0], c)
+        return chans[0].with_shape(shape)
+    parts = []
+    for t, v in zip(tensors, values, strict=True):
+        if isinstance(v, Chan) and v.dims == (dim,):
+            parts.append(v.ids)
+        else:
+            ctx.freeze(v, f"{node.name}: concatenated input without channel ids")
+            parts.append(ctx.fresh_frozen(ctx.shape(t), f"{node.name}: unfollowed input").ids)
+    return Chan(shape, (dim,), np.concatenate(parts))
+
+
+@register_function(torch.chunk, torch.split)
+@register_method("chunk", "split")
+def split(ctx: Context, node: fx.Node) -> Value:
+    """Explicit sections are rewritten; equal pieces (a count or a size) tie position i of
+    every piece together so the pieces stay equal after pruning (ShuffleNet's chunk)."""
+    x, meta = ctx.value(node.args[0]), node.meta.get("tensor_meta")
+    shapes = [tuple(m.shape) for m in meta]
+    if not isinstance(x, Chan):
+        return tuple(None for _ in shapes)
+    dim = _dim(ctx.arg(node, 2, "dim", 0), len(x.shape))
+    if dim not in x.dims:
+        return tuple(x.with_shape(s) for s in shapes)
+    if x.dim is None:
+        ctx.freeze(x, f"{node.name}: splits a split channel axis")
+        return tuple(ctx.fresh_frozen(s, f"{node.name}: unfollowed split") for s in shapes)
+    sizes = [s[dim] for s in shapes]
+    pieces = np.split(x.ids, np.cumsum(sizes)[:-1])
+    sections = node.args[1] if len(node.args) > 1 else _first_kwarg(node, _SECTION_KEYS)
+    if isinstance(sections, (tuple, list)):
+        for k, piece in enumerate(pieces):
+            if isinstance(sections[k], int):
+                ctx.const(node, (1, k), piece)
+    elif len(set(sizes)) == 1:
+        for piece in pieces[1:]:
+            ctx.uf.union_arrays(pieces[0], piece)
+        if str(getattr(node.target, "__name__", node.target)) == "split" and isinstance(
+            sections, int
+        ):
+            ctx.const(node, (1,), pieces[0])
+    else:
+        ctx.freeze(x, f"{node.name}: split into unequal pieces by a size")
+    return tuple(Chan(s, (dim,), p) for s, p in zip(shapes, pieces, strict=True))
+
+
+_SECTION_KEYS = ("split_size_or_sections", "split_size", "chunks")
+
+
+def _first_kwarg(node: fx.Node, keys: tuple[str, ...]) -> Any:
+    return next((node.kwargs[k] for k in keys if k in node.kwargs), None)
+
+
+# --- padding ----------------------------------------------------------------------------
+
+
+@register_function(F.pad)
+def pad(ctx: Context, node: fx.Node) -> Value:
+    """Constant padding of the channel axis inserts new (constant) channels; they are
+    prunable like any other and the pad widths are rewritten to match."""
+    x, shape = ctx.value(node.args[0]), ctx.shape(node)
+    if not isinstance(x, Chan):
+        return None
+    widths, nd = ctx.arg(node, 1, "pad"), len(x.shape)
+    mode = ctx.arg(node, 2, "mode", "constant")
+    chan_pairs = [d for d in x.dims if 2 * (nd - 1 - d) + 1 < len(widths)]
+    if not chan_pairs or all(
+        widths[2 * (nd - 1 - d)] == widths[2 * (nd - 1 - d) + 1] == 0 for d in chan_pairs
+    ):
+        return x.with_shape(shape)
+    k = 2 * (nd - 1 - chan_pairs[0])
+    left, right = widths[k], widths[k + 1]
+    if (
+        x.dim is None
+        or mode != "constant"
+        or not all(isinstance(w, int) and w >= 0 for w in (left, right))
+    ):
+        ctx.freeze(x, f"{node.name}: pads the channel axis in a way not followed")
+        return ctx.fresh_frozen(shape, f"{node.name}: output of an unfollowed pad")
+    zl, zr = ctx.uf.fresh(left), ctx.uf.fresh(right)
+    ctx.zeros.update(int(e) for e in (*zl, *zr))
+    ctx.const(node, (1, k), zl)
+    ctx.const(node, (1, k + 1), zr)
+    return Chan(shape, x.dims, np.concatenate([zl, x.ids, zr]))

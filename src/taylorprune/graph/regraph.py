@@ -1,0 +1,117 @@
+"""Rewrite channel-counting literals (pad widths, slice bounds, split sections, view sizes)
+that live in a module's forward code.
+
+Such a literal cannot be changed in Python source, so the smallest module whose forward
+holds it is re-traced on its own, the literal is edited in that graph, and the module is
+replaced by the resulting fx.GraphModule under the same name (its submodules, and so the
+state-dict keys, stay the same). Everything else in the pruned network stays the user's
+own classes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch.fx as fx
+from torch import nn
+
+from ..errors import InputError
+from .groups import ChannelGraph
+from .tracing import LeafTracer, eval_mode
+
+Path = tuple[int | str, ...]
+
+
+def read_at(obj: Any, path: Path) -> Any:
+    for key in path:
+        obj = getattr(obj, key) if isinstance(key, str) else obj[key]
+    return obj
+
+
+def replace_at(obj: Any, path: Path, value: Any) -> Any:
+    """Copy of nested tuples/lists/slices ``obj`` with the entry at ``path`` replaced."""
+    if not path:
+        return value
+    key, rest = path[0], path[1:]
+    if isinstance(key, str):
+        parts = {"start": obj.start, "stop": obj.stop, "step": obj.step}
+        parts[key] = replace_at(parts[key], rest, value)
+        return slice(parts["start"], parts["stop"], parts["step"])
+    items = list(obj)
+    items[key] = replace_at(items[key], rest, value)
+    return type(obj)(items)
+
+
+def rewrite_constants(model: nn.Module, cg: ChannelGraph, removed: np.ndarray) -> nn.Module:
+    """Apply every literal change a plan needs; returns the (possibly new) root module."""
+    nodes = {n.name: n for n in cg.gm.graph.nodes}
+    changes: dict[str, list[tuple[Path, int]]] = defaultdict(list)
+    for c in cg.consts:
+        new = c.sign * int(cg.kept(c.ids, removed).sum())
+        if read_at(nodes[c.node].args, c.path) != new:
+            changes[c.node].append((c.path, new))
+    scopes = {name: scope_of(nodes[name]) for name in changes}
+    for scope in _outermost(set(scopes.values())):
+        mine = {n: ch for n, ch in changes.items() if _within(scopes[n], scope)}
+        model = _regraph(model, cg, scope, mine)
+    return model
+
+
+def scope_of(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return list(stack.values())[-1][0] if stack else ""
+
+
+def _within(inner: str, outer: str) -> bool:
+    return outer == "" or inner == outer or inner.startswith(outer + ".")
+
+
+def _outermost(scopes: set[str]) -> list[str]:
+    return sorted(s for s in scopes if not any(t != s and _within(s, t) for t in scopes))
+
+
+def _in_scope(node: fx.Node, scope: str) -> bool:
+    stack = node.meta.get("nn_module_stack") or {}
+    return scope == "" or any(path == scope for path, _ in stack.values())
+
+
+def _same(big: fx.Node, small: fx.Node, scope: str) -> bool:
+    if big.op != small.op:
+        return False
+    if big.op in ("call_module", "get_attr"):
+        return big.target == (f"{scope}.{small.target}" if scope else small.target)
+    return big.target == small.target
+
+
+def _regraph(model: nn.Module, cg: ChannelGraph, scope: str, changes: dict) -> nn.Module:
+    sub = model.get_submodule(scope) if scope else model
+    body = ("placeholder", "output")
+    big = [n for n in cg.gm.graph.nodes if n.op not in body and _in_scope(n, scope)]
+    with eval_mode(sub):
+        graph = LeafTracer(cg.opaque, prefix=scope).trace(sub)
+    small = [n for n in graph.nodes if n.op not in body]
+    if len(big) != len(small) or not all(
+        _same(b, s, scope) for b, s in zip(big, small, strict=True)
+    ):
+        raise InputError(
+            f"cannot rewrite channel counts inside {scope or 'the model'} "
+            "(it is called more than once or traces differently on its own); "
+            "freeze its groups by leaving them out of the plan"
+        )
+    twin = {b.name: s for b, s in zip(big, small, strict=True)}
+    for name, edits in changes.items():
+        args = twin[name].args
+        for path, value in edits:
+            args = replace_at(args, path, value)
+        twin[name].args = args
+    new = fx.GraphModule(sub, graph, class_name=type(sub).__name__)
+    for name, child in sub.named_children():  # the real children: containers and unused ones too
+        setattr(new, name, child)
+    new.train(sub.training)
+    if not scope:
+        return new
+    parent, _, leaf = scope.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, new)
+    return model

@@ -1,0 +1,163 @@
+"""Trace a model with torch.fx, propagate shapes, and run the channel handlers.
+
+Tracing never changes the model: it runs in eval mode (so stochastic depth and
+auxiliary heads trace as at inference) and restores every module's mode afterwards.
+A submodule that fx cannot trace (data-dependent control flow, unsupported Python)
+becomes an opaque leaf whose channels are frozen, so the rest stays prunable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.fx.passes.shape_prop import ShapeProp
+
+from ..errors import InputError
+from . import ops_layers, ops_pointwise, ops_shape  # noqa: F401  (fill the handler tables)
+from .context import Context, Value
+from .groups import ChannelGraph, build_graph
+from .registry import lookup
+from .values import Param
+
+_MAX_OPAQUE = 64  # untraceable submodules made opaque before giving up
+
+
+class LeafTracer(fx.Tracer):
+    """fx tracer that also keeps the named submodules as opaque leaves.
+
+    ``prefix`` is the qualified name of the traced module inside the full model, so one
+    set of full names works when a submodule is traced on its own.
+    """
+
+    def __init__(self, leaves: frozenset[str] = frozenset(), prefix: str = "") -> None:
+        super().__init__()
+        self.leaves, self.prefix = leaves, prefix
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        full = f"{self.prefix}.{qualname}" if self.prefix and qualname else self.prefix or qualname
+        return full in self.leaves or super().is_leaf_module(m, qualname)
+
+    def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception as err:  # tag the innermost module that failed to trace
+            if not hasattr(err, "taylorprune_module"):
+                err.taylorprune_module = self.path_of_module(m)  # type: ignore[attr-defined]
+            raise
+
+
+def trace_channels(model: nn.Module, example_inputs: Any) -> ChannelGraph:
+    """Find which channels of ``model`` are coupled and how each can be removed.
+
+    ``example_inputs`` is one tensor or a tuple of positional inputs (e.g. a
+    (1, 3, 32, 32) batch); only shapes matter. Returns a ChannelGraph whose ``groups``
+    say which channels can be pruned together, and where each lives.
+    """
+    inputs = (
+        tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    )
+    with eval_mode(model):
+        gm, leaves = trace(model)
+        propagate_shapes(gm, inputs)
+    ctx = propagate(gm, leaves)
+    return build_graph(ctx, model, leaves)
+
+
+def trace(model: nn.Module) -> tuple[fx.GraphModule, frozenset[str]]:
+    """fx graph of ``model``; untraceable submodules become leaves (listed in the result)."""
+    leaves: frozenset[str] = frozenset()
+    for _ in range(_MAX_OPAQUE):
+        tracer = LeafTracer(leaves)
+        try:
+            graph = tracer.trace(model)
+        except Exception as err:
+            failed = getattr(err, "taylorprune_module", "")
+            if not failed or failed in leaves:
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                where = f"module {failed!r}" if failed else f"{type(model).__name__}.forward"
+                raise InputError(
+                    f"cannot trace {where} with torch.fx ({type(err).__name__}: {first}); "
+                    "rewrite its forward without data-dependent control flow"
+                ) from None
+            leaves = leaves | {failed}
+            continue
+        return fx.GraphModule(model, graph, class_name=type(model).__name__), leaves
+    raise InputError(f"more than {_MAX_OPAQUE} submodules of {type(model).__name__} fail to trace")
+
+
+def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
+    """Shapes on every node; on fake tensors (no arithmetic) unless some op refuses them."""
+    try:  # ShapeProp prints a traceback before re-raising; the fallback makes it noise
+        with contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(*inputs)
+    except Exception:  # an op without a fake-tensor kernel: run it for real
+        try:
+            with torch.no_grad():
+                ShapeProp(gm).propagate(*inputs)
+        except Exception as err:
+            cause = err.__cause__ or err
+            first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            raise InputError(
+                f"the example inputs do not run through the model ({first}); "
+                "pass a batch shaped like the model's real input, e.g. (1, 3, 32, 32)"
+            ) from None
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def propagate(gm: fx.GraphModule, opaque: frozenset[str] = frozenset()) -> Context:
+    """Run each node's handler in graph order."""
+    ctx = Context(gm, opaque=opaque)
+    for node in gm.graph.nodes:
+        ctx.env[node] = _visit(ctx, node)
+    return ctx
+
+
+def _visit(ctx: Context, node: fx.Node) -> Value:
+    shape = ctx.shape(node)
+    if node.op == "placeholder":
+        return ctx.fresh_frozen(shape, "network input") if shape else None
+    if node.op == "get_attr":
+        return Param(str(node.target), shape) if shape is not None else None
+    if node.op == "output":
+        ctx.freeze(ctx.value(node.args[0]), "network output")
+        return None
+    handler = lookup(ctx, node)
+    return handler(ctx, node) if handler is not None else unknown_op(ctx, node)
+
+
+def unknown_op(ctx: Context, node: fx.Node) -> Value:
+    """What we do not understand we do not prune: freeze inputs and outputs."""
+    reason = f"{node.name}: {_describe(ctx, node)} is not understood"
+    for arg in [*node.args, *node.kwargs.values()]:
+        ctx.freeze(ctx.value(arg), reason)
+    meta = node.meta.get("tensor_meta")
+    if isinstance(meta, Sequence) and not hasattr(meta, "shape"):
+        return tuple(ctx.fresh_frozen(tuple(getattr(m, "shape", ())), reason) for m in meta)
+    return ctx.fresh_frozen(ctx.shape(node), reason)
+
+
+def _describe(ctx: Context, node: fx.Node) -> str:
+    if node.op == "call_module" and node.target in ctx.opaque:
+        return f"module {type(ctx.module(node)).__name__} (untraceable by torch.fx, kept whole)"
+    if node.op == "call_module":
+        return f"module {type(ctx.module(node)).__name__}"
+    if node.op == "call_method":
+        return f"method .{node.target}()"
+    return f"function {getattr(node.target, '__name__', node.target)}"

@@ -4,11 +4,19 @@ A pruned network's architecture differs from the class that defined it, so the m
 records how to rebuild it: the base model spec (and its keyword arguments), then the
 channel plans that ``graph.prune`` applies to it, in order. Loading rebuilds, prunes,
 and loads the weights with every tensor shape checked.
+
+Format 1: one ``.safetensors`` file whose header metadata key ``taylorprune`` holds the
+JSON manifest: ``format`` (1), ``spec`` (model spec of the base, a ``package.module:factory``
+for a user's own class), ``kwargs`` (its builder's keyword arguments), ``plans`` (list of
+``{"group id": [channel indices removed]}``), ``input_shape`` ([C, H, W] of one example),
+``taylorprune`` and ``torch`` (versions that wrote it), plus the caller's ``extra`` fields
+(``classes``, ``summary``, ...). Any damage is one InputError line, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +34,10 @@ MANIFEST_KEY = "taylorprune"
 FORMAT_VERSION = 1
 
 Plan = Mapping[int, Sequence[int]]
+
+# Manifest fields that loading relies on: their JSON types, and those in words for errors.
+_FIELDS = {"format": (int, "an integer"), "spec": (str, "a string"), "kwargs": (dict, "an object"),
+           "plans": (list, "a list"), "input_shape": (list, "a list")}
 
 
 def save_network(
@@ -51,42 +63,118 @@ def save_network(
         **dict(extra or {}),
     }
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest)})
-    tmp.replace(path)  # atomic: a crash never leaves a half-written network behind
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest)})
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        tmp.replace(path)  # atomic: a crash never leaves a half-written network behind
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"could not write {path} ({err.strerror or err}); free disk space or choose "
+                         "another folder (any previous version of the file is intact)") from None
     return path
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(MANIFEST_KEY)
-    except Exception as err:  # safetensors raises its own error types for damaged files
-        raise InputError(f"{path} is not a readable .safetensors file ({err})") from None
-    if raw is None:
-        raise InputError(f"{path} was not written by taylorprune; pass --model NAME --weights {path}")
-    manifest = json.loads(raw)
-    if manifest.get("format", 0) > FORMAT_VERSION:
-        raise InputError(f"{path} has format {manifest['format']}; upgrade taylorprune to read it")
-    return manifest
+    """The manifest of a taylorprune file, checked field by field (no tensor data is read)."""
+    return _read_header(Path(path))[0]
 
 
 def load_network(path: str | Path) -> nn.Module:
     """Rebuild the architecture a taylorprune file records and load its weights."""
-    manifest = read_manifest(path)
-    net = build_model(manifest["spec"], **manifest["kwargs"])
-    example = (torch.zeros(1, *manifest["input_shape"]),)
-    for plan in manifest["plans"]:
-        net = graph.prune(net, example, {int(g): ix for g, ix in plan.items()})
+    path = Path(path)
+    manifest, shapes = _read_header(path)
+    net = _rebuild(manifest, path)
+    _check_shapes(net, shapes, path)
     return load_weights(net, path)
+
+
+def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """Manifest and stored tensor shapes, from the safetensors header alone."""
+    if not path.is_file():
+        raise InputError(f"{path} does not exist; check the path")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(MANIFEST_KEY)
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise InputError(
+            f"{path} is not a readable .safetensors file ({_first_line(err)}): truncated, or another "
+            "format such as a torch.save pickle renamed; write it again with save_network"
+        ) from None
+    if raw is None:
+        raise InputError(f"{path} was not written by taylorprune; pass --model NAME --weights {path}")
+    return _parse_manifest(raw, path), shapes
+
+
+def _parse_manifest(raw: str, path: Path) -> dict[str, Any]:
+    """Type-check every field loading relies on, so a damaged manifest is one line, not a traceback."""
+    try:
+        manifest = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise _damaged(path, f"its manifest is not JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise _damaged(path, "its manifest is not a JSON object")
+    version = manifest.get("format")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise InputError(f"{path} has format {version}, newer than the {FORMAT_VERSION} this "
+                         f"taylorprune {__version__} reads; upgrade taylorprune")
+    for key, (kind, words) in _FIELDS.items():
+        if type(manifest.get(key)) is not kind:  # exact type: JSON true is not a format number
+            raise _damaged(path, f"manifest field {key!r} is missing or not {words}")
+    shape, plans = manifest["input_shape"], manifest["plans"]
+    if not shape or not all(type(n) is int and n > 0 for n in shape):
+        raise _damaged(path, f"manifest input_shape {shape} is not a list of positive sizes")
+    for plan in plans:
+        if not isinstance(plan, dict) or not all(
+            g.isdigit() and isinstance(ix, list) and all(type(i) is int for i in ix)
+            for g, ix in plan.items()
+        ):
+            raise _damaged(path, "a manifest plan is not a map of group ids to channel indices")
+    return manifest
+
+
+def _rebuild(manifest: dict[str, Any], path: Path) -> nn.Module:
+    """The base architecture with the manifest's plans applied: the network the weights fit."""
+    try:
+        net = build_model(manifest["spec"], **manifest["kwargs"])
+        example = (torch.zeros(1, *manifest["input_shape"]),)
+        for plan in manifest["plans"]:
+            net = graph.prune(net, example, {int(g): ix for g, ix in plan.items()})
+    except InputError as err:
+        raise InputError(f"{path}: cannot rebuild its network: {err}") from None
+    except (TypeError, ValueError, RuntimeError) as err:  # a builder or the tracer rejects the values
+        raise _damaged(path, f"{manifest['spec']!r} cannot be rebuilt from the manifest "
+                             f"({_first_line(err)})") from err
+    return net
+
+
+def _check_shapes(net: nn.Module, shapes: Mapping[str, tuple[int, ...]], path: Path) -> None:
+    """Every tensor the rebuilt network has, with the shape the file stores, and no others."""
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    for name in sorted(own.keys() | shapes.keys()):
+        if own.get(name) != shapes.get(name):
+            raise _damaged(path, f"its manifest and weights disagree: {name} is "
+                                 f"{shapes.get(name, 'absent')} in the weights, "
+                                 f"{own.get(name, 'absent')} in the network the manifest describes")
+
+
+def _damaged(path: Path, problem: str) -> InputError:
+    return InputError(f"{path}: {problem}; the file was edited or damaged, write it again with "
+                      "save_network")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def resolve_network(spec: str, *, weights: str | None = None, pretrained: bool = False,
                     **kwargs: Any) -> nn.Module:
     """A model spec or a taylorprune file: what every CLI --model accepts."""
-    if Path(spec).suffix == ".safetensors" and Path(spec).is_file():
+    if Path(spec).suffix == ".safetensors":
         net = load_network(spec)
         return load_weights(net, weights) if weights else net
     if Path(spec).is_file():

@@ -1,8 +1,9 @@
 """A pruning run with a folder: the network, histories, plot and report, kept current.
 
 This sits above prune/ and report/: the loop computes, this module writes. After every
-accepted pruning iteration the folder already holds a loadable network, so a long run
-that dies keeps its work.
+accepted pruning iteration the folder holds a loadable network (``model.safetensors``) and
+a checkpoint (``checkpoint.safetensors``: the same network plus the whole history, written
+atomically), so a run that dies loses at most one iteration and ``--resume`` continues it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,21 @@ from typing import Any
 
 from torch import nn
 
-from .artifacts import save_network
+from .artifacts import load_network, read_manifest, save_network
 from .data import ImageData
-from .prune import PruningInfo, compress_network_using_taylor_pruning, count_learnables
+from .errors import InputError
+from .prune import (
+    PruningCheckpoint,
+    PruningInfo,
+    StopReason,
+    compress_network_using_taylor_pruning,
+    count_learnables,
+)
 from .report import plot_pruning, summary_lines
 from .report.markdown import pruning_report
 from .train import TrainingOptions, test_net
+
+CHECKPOINT = "checkpoint.safetensors"
 
 
 @dataclass(frozen=True)
@@ -40,24 +50,48 @@ def prune_into_folder(
     options: TrainingOptions,
     *,
     test: ImageData | None = None,
+    resume: bool = False,
     **pruning: Any,
 ) -> tuple[nn.Module, PruningInfo]:
     """compress_network_using_taylor_pruning, writing ``out`` after every iteration and at the end."""
+    settings = json.loads(json.dumps({"model": spec.model, **options.to_dict(), **pruning}, default=str))
+    resume_from = _resume(out, settings) if resume else None
     out.mkdir(parents=True, exist_ok=True)
-    (out / "options.json").write_text(json.dumps(
-        {"model": spec.model, **options.to_dict(), **pruning}, indent=2, default=str) + "\n")
+    (out / "options.json").write_text(json.dumps(settings, indent=2) + "\n")
     threshold = pruning["validation_threshold"]
 
     def save(iteration: int, best: nn.Module, info: PruningInfo) -> None:
         _write(out, best, info, spec, threshold, options.objective_metric_name)
+        save_network(best, out / CHECKPOINT, spec.model, kwargs=spec.kwargs, plans=info.plans,
+                     input_shape=spec.input_shape, extra={"run": {"settings": settings, "info": info.to_dict()}})
 
     pruned, info = compress_network_using_taylor_pruning(
-        net, train, "crossentropy", options, on_iteration=save, **pruning)
-    test_accuracy = test_net(pruned, test, execution_environment=options.execution_environment) \
-        if test is not None else None
-    _write(out, pruned, info, spec, threshold, options.objective_metric_name)
+        net, train, "crossentropy", options, on_iteration=save, resume_from=resume_from, **pruning)
+    test_accuracy = None
+    if info.stop_reason != StopReason.UNMET:  # an unpruned network that fails the floor is not a result
+        test_accuracy = test_net(pruned, test, execution_environment=options.execution_environment) \
+            if test is not None else None
+        _write(out, pruned, info, spec, threshold, options.objective_metric_name)
+    else:
+        info.write(out)
     (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold))
     return pruned, info
+
+
+def _resume(out: Path, settings: dict[str, Any]) -> PruningCheckpoint | None:
+    path = out / CHECKPOINT
+    if not path.is_file():
+        if out.exists() and any(out.iterdir()):
+            raise InputError(f"{out} has no {CHECKPOINT} to resume from (the run stopped before its "
+                             "first pruning iteration ended); start again with --force")
+        return None
+    run = read_manifest(path)["run"]
+    changed = sorted(k for k in set(settings) | set(run["settings"])
+                     if settings.get(k) != run["settings"].get(k))
+    if changed:
+        raise InputError(f"--resume needs the options of the original run, but {', '.join(changed)} "
+                         f"differ (see {out / 'options.json'}); pass the same flags or start again with --force")
+    return PruningCheckpoint(load_network(path), PruningInfo.from_dict(run["info"]))
 
 
 def _write(out: Path, net: nn.Module, info: PruningInfo, spec: RunSpec, threshold: float, metric: str) -> None:

@@ -3,6 +3,7 @@
 from .history import PruningInfo, PruningRecord, StopReason
 from .loop import (
     FINE_TUNING,
+    PruningCheckpoint,
     PruningOptions,
     check_pruning_request,
     compress_network_using_taylor_pruning,
@@ -12,6 +13,7 @@ from .loop import (
 
 __all__ = [
     "FINE_TUNING",
+    "PruningCheckpoint",
     "PruningInfo",
     "PruningOptions",
     "PruningRecord",

@@ -45,6 +45,18 @@ def _selected(group: ChannelGroup, layer_names: Sequence[str] | None) -> bool:
     return bool(modules & set(layer_names))
 
 
+def describe_unprunable(cg: ChannelGraph) -> str:
+    """Why nothing can be pruned: groups at one channel, and frozen groups with their reasons."""
+    at_minimum = [g.id for g in cg.prunable if g.size < 2]
+    frozen = [f"group {g.id} ({g.size} channels): {g.reason}" for g in cg.groups if not g.prunable]
+    parts = []
+    if at_minimum:
+        parts.append(f"{len(at_minimum)} prunable groups are down to one channel")
+    if frozen:
+        parts.append("frozen: " + "; ".join(frozen))
+    return ". ".join(parts) or "the network has no channel groups"
+
+
 def candidates_from_graph(cg: ChannelGraph, scores: Mapping[int, ChannelScores]) -> dict[int, Candidate]:
     return {
         gid: Candidate(s.score, torch.tensor(cg.group(gid).params_per_channel, dtype=torch.float64))

@@ -57,6 +57,7 @@ class PruningInfo:
     pruned_layers: list[str] = field(default_factory=list)  # modules whose learnables shrank
     plans: list[dict[int, list[int]]] = field(default_factory=list)  # graph.prune plans, in order, that built the result
     stop_reason: StopReason | None = None
+    stop_detail: str = ""  # e.g. the validation figure behind UNMET, or why nothing is prunable
     original_learnables: int = 0
     learnables: int = 0  # of the returned network
     plot_path: Path | None = None
@@ -73,6 +74,18 @@ class PruningInfo:
         out["plot_path"] = str(self.plot_path) if self.plot_path else None
         out["learnables_reduction"] = self.learnables_reduction
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PruningInfo:
+        """Inverse of to_dict (for resuming a run from its checkpoint)."""
+        tables = {"pruning_history": PruningRecord, "validation_history": PrunedValidationRecord,
+                  "training_history": PrunedTrainingRecord}
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in fields and k not in tables}
+        kw["plans"] = [{int(g): list(ix) for g, ix in plan.items()} for plan in d.get("plans", [])]
+        kw["stop_reason"] = StopReason(d["stop_reason"]) if d.get("stop_reason") else None
+        kw["plot_path"] = Path(d["plot_path"]) if d.get("plot_path") else None
+        return cls(**kw, **{name: [rec(**r) for r in d.get(name, [])] for name, rec in tables.items()})
 
     def write(self, folder: str | Path) -> None:
         """history.json plus one CSV per table (pruning, validation, training)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -14,13 +15,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import graph
-from ..data import ImageData, split_validation
+from ..data import ImageData, split_validation, to_image_data
 from ..errors import InputError
 from ..importance import taylor_scores
 from ..train import TrainingOptions, evaluate, train_network
-from ..train.batches import ensure_image_data, iterate_batches, to_device
+from ..train.augment import to_float
+from ..train.batches import iterate_batches, to_device
 from ..train.device import prepare_model, resolve_device
-from .candidates import candidates_from_graph, pruned_layers, score_points
+from ..train.evaluate import check_network_input
+from .candidates import candidates_from_graph, describe_unprunable, pruned_layers, score_points
 from .history import (
     PrunedTrainingRecord,
     PrunedValidationRecord,
@@ -53,6 +56,14 @@ class PruningOptions:
 
 IterationCallback = Callable[[int, nn.Module, PruningInfo], None]
 
+
+@dataclass
+class PruningCheckpoint:
+    """Where a run stood after an accepted iteration: enough to continue it exactly."""
+
+    network: nn.Module  # the best network so far (the result of info.plans)
+    info: PruningInfo
+
 # Fine-tuning after each prune: MATLAB's example (sgdm, batch 128, 5 epochs, best-validation on
 # accuracy) with a learning rate for recovering a trained network, not for training from scratch.
 FINE_TUNING = dict(
@@ -78,13 +89,15 @@ def compress_network_using_taylor_pruning(
     num_importance_score_iterations: int = 20,
     layer_names: Sequence[str] | None = None,
     on_iteration: IterationCallback | None = None,
+    resume_from: PruningCheckpoint | None = None,
 ) -> tuple[nn.Module, PruningInfo]:
     """Prune ``net`` until validation can no longer be held at ``validation_threshold``.
 
     Returns the most compressed network that met the threshold (the input is never
     modified) and its PruningInfo. ``options`` are the fine-tuning options of every
     iteration; their validation data (else a fixed split of ``train_data``) decides.
-    ``on_iteration(iteration, best_net, info)`` runs after every pruning iteration.
+    ``on_iteration(iteration, best_net, info)`` runs after every accepted pruning iteration
+    (to checkpoint); ``resume_from`` continues a run from such a checkpoint.
     """
     train_opts = options or default_fine_tuning_options()
     opts = check_pruning_request(
@@ -92,12 +105,11 @@ def compress_network_using_taylor_pruning(
         learnables_reduction_goal=learnables_reduction_goal,
         learnables_reduction_increment=learnables_reduction_increment,
         num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names)
-    data = ensure_image_data(train_data, "training data")
+    data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
         train_opts = train_opts.replace(validation_data=val)
-    search = _Search(net, data, loss, train_opts, opts, on_iteration)
-    return search.run()
+    return _Search(net, data, loss, train_opts, opts, on_iteration, resume_from).run()
 
 
 def check_pruning_request(metric: str, *, validation_threshold: float,
@@ -116,49 +128,65 @@ def count_learnables(net: nn.Module) -> int:
 
 
 class _Search:
-    """One pruning run: the steps of the loop as methods sharing its state."""
+    """One pruning run: the steps of the loop as methods sharing its state.
+
+    Every random choice of iteration k is seeded from (seed, k), so a run resumed from the
+    checkpoint of iteration k-1 makes the same choices as one that never stopped.
+    """
 
     def __init__(self, net, data: ImageData, loss, train_opts: TrainingOptions, opts: PruningOptions,
-                 on_iteration: IterationCallback | None) -> None:
+                 on_iteration: IterationCallback | None, resume_from: PruningCheckpoint | None) -> None:
         self.device = resolve_device(train_opts.execution_environment)
         self.original = net
-        self.net = prepare_model(copy.deepcopy(net), self.device)
         self.data, self.loss, self.train_opts, self.opts = data, loss, train_opts, opts
-        self.val = ensure_image_data(train_opts.validation_data, "validation data")
+        self.val = to_image_data(train_opts.validation_data)
+        check_network_input(net, data)
         self.metric = train_opts.objective_metric_name
         self.on_iteration = on_iteration
-        self.example = data.images[:1].float().to(self.device) / (255 if data.images.dtype == torch.uint8 else 1)
-        self.info = PruningInfo(original_learnables=count_learnables(net))
-        self.best = self.net
-        self.generator = torch.Generator().manual_seed(train_opts.seed)
+        self.example = to_float(data.images[:1]).to(self.device)
+        if resume_from is None:
+            self.best = prepare_model(copy.deepcopy(net), self.device)
+            self.info = PruningInfo(original_learnables=count_learnables(net))
+        else:
+            self.best = prepare_model(resume_from.network, self.device)
+            self.info = resume_from.info
 
     def meets(self, value: float) -> bool:
         return value >= self.opts.validation_threshold if self.metric == "accuracy" \
             else value <= self.opts.validation_threshold
 
     def run(self) -> tuple[nn.Module, PruningInfo]:
-        start = time.perf_counter()
-        base = evaluate(self.net, self.val, device=self.device)[self.metric]
-        self.info.pruning_history.append(PruningRecord(0, self.info.original_learnables, 0.0, base, self.meets(base)))
-        self._log(f"unpruned network: validation {self.metric} {base:.2f} "
-                  f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables")
+        start = time.perf_counter() - self.info.elapsed_s
         try:
-            self.info.stop_reason = StopReason.UNMET if not self.meets(base) else self._iterate()
+            if not self.info.pruning_history:
+                self._baseline()
+            first = self.info.pruning_history[0]
+            self.info.stop_reason = StopReason.UNMET if not first.meets_threshold else self._iterate()
         except KeyboardInterrupt:
             self.info.stop_reason = StopReason.USER
         self.info.learnables = count_learnables(self.best)
         self.info.pruned_layers = pruned_layers(self.original, self.best)
         self.info.elapsed_s = time.perf_counter() - start
+        if self.info.stop_reason == StopReason.UNMET:
+            self.info.stop_detail = (f"validation {self.metric} of the unpruned network is "
+                                     f"{first.validation_metric:.2f}, threshold {self.opts.validation_threshold:g}")
+        self._log(f"stopped: {self.info.stop_reason.value} {self.info.stop_detail}".rstrip())
         return self.best, self.info
+
+    def _baseline(self) -> None:
+        base = evaluate(self.best, self.val, device=self.device)[self.metric]
+        self.info.pruning_history.append(PruningRecord(0, self.info.original_learnables, 0.0, base, self.meets(base)))
+        self._log(f"unpruned network: validation {self.metric} {base:.2f} "
+                  f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables")
 
     def _iterate(self) -> StopReason:
         goal = self.opts.learnables_reduction_goal * self.info.original_learnables
-        for iteration in range(1, 10**6):
+        for iteration in itertools.count(len(self.info.plans) + 1):
             removed = self.info.original_learnables - count_learnables(self.best)
             if removed >= goal * (1 - 1e-9):
                 return StopReason.GOAL
             target = min(self.opts.learnables_reduction_increment * self.info.original_learnables, goal - removed)
-            step = self._prune_step(target)
+            step = self._prune_step(iteration, target)
             if step is None:
                 return StopReason.NOTHING_LEFT
             pruned, plan = step
@@ -181,28 +209,32 @@ class _Search:
                 self.on_iteration(iteration, self.best, self.info)
         raise AssertionError("unreachable")
 
-    def _prune_step(self, target: float) -> tuple[nn.Module, dict[int, list[int]]] | None:
+    def _prune_step(self, iteration: int, target: float) -> tuple[nn.Module, dict[int, list[int]]] | None:
         """Score, select and remove channels from the current best network; None if nothing is left."""
         cg = graph.trace_channels(self.best, (self.example,))
         points = score_points(cg, self.opts.layer_names)
         if not points:
+            self.info.stop_detail = describe_unprunable(cg)
             return None
-        scores = taylor_scores(self.best, self._score_batches(), points,
+        scores = taylor_scores(self.best, self._score_batches(iteration), points,
                                None if isinstance(self.loss, str) else self.loss)
         plan, _ = select_channels(candidates_from_graph(cg, scores), math.ceil(target))
         if not plan:
+            self.info.stop_detail = describe_unprunable(cg)
             return None
         return graph.prune(self.best, (self.example,), plan), plan
 
-    def _score_batches(self):
+    def _score_batches(self, iteration: int):
         images, labels = to_device(self.data, self.device)
-        order = torch.randperm(len(self.data), generator=self.generator)
+        generator = torch.Generator().manual_seed(self.train_opts.seed * 1_000_003 + iteration)
+        order = torch.randperm(len(self.data), generator=generator)
         size = min(self.train_opts.mini_batch_size, len(self.data))
         order = order[: size * self.opts.num_importance_score_iterations]
         return iterate_batches(images, labels, order, size)
 
     def _fine_tune(self, iteration: int, net: nn.Module) -> tuple[nn.Module, float, bool]:
-        net, tinfo = train_network(net, self.data, self.loss, self.train_opts)
+        opts = self.train_opts.replace(seed=self.train_opts.seed + iteration)
+        net, tinfo = train_network(net, self.data, self.loss, opts)
         for r in tinfo.training_history:
             self.info.training_history.append(
                 PrunedTrainingRecord(iteration, r.iteration, r.loss, r.accuracy, r.learn_rate))

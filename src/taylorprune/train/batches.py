@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import torch
 
-from ..data import ImageData, as_image_data
-from ..errors import InputError
+from ..data import ImageData
 from .augment import random_crop_flip, to_float
-
-
-def ensure_image_data(data: Any, what: str = "data") -> ImageData:
-    """Accept ImageData or a plain (X, y) pair, as MATLAB users pass XTrain, TTrain."""
-    if isinstance(data, ImageData):
-        return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return as_image_data(data[0], data[1])
-    raise InputError(
-        f"{what} must be taylorprune.data.ImageData or an (images, labels) pair, "
-        f"got {type(data).__name__}"
-    )
 
 
 def to_device(data: ImageData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

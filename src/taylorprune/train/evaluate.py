@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import to_image_data
 from ..errors import InputError
-from .batches import ensure_image_data, iterate_batches, to_device
+from .augment import to_float
+from .batches import iterate_batches, to_device
 from .device import autocast, resolve_device, use_bf16
 
 
@@ -23,7 +25,7 @@ def evaluate(
     bf16: bool | None = None,
 ) -> dict[str, float]:
     """Mean cross-entropy loss and top-1 accuracy (percent) in eval mode; restores the mode."""
-    data = ensure_image_data(data)
+    data = to_image_data(data)
     if len(data) == 0:
         raise InputError("cannot evaluate on an empty data set")
     device = device or next(net.parameters()).device
@@ -38,7 +40,6 @@ def evaluate(
         for x, y in iterate_batches(images, labels, order, mini_batch_size):
             with autocast(device, bf16):
                 logits = net(x)
-            _check_logits(logits, data)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
             correct += (logits.argmax(1) == y).sum()
     finally:
@@ -60,10 +61,31 @@ def test_net(
         raise InputError(f"unknown metric {metric!r}; use 'accuracy' or 'loss'")
     device = resolve_device(execution_environment)
     net = net.to(device)
+    check_network_input(net, to_image_data(data))
     return evaluate(net, data, mini_batch_size=mini_batch_size, device=device)[metric]
 
 
 test_net.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite its name
+
+
+def check_network_input(net: nn.Module, data: Any) -> None:
+    """One forward pass on two examples, so a mismatch is one clear line, not a deep traceback."""
+    device = next(net.parameters()).device
+    x = to_float(data.images[:2]).to(device)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            logits = net(x)
+    except (RuntimeError, ValueError, TypeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise InputError(
+            f"the network cannot take images of shape {tuple(data.images.shape[1:])} ({first}); "
+            "resize the data or use a model built for that input size"
+        ) from None
+    finally:
+        net.train(was_training)
+    _check_logits(logits, data)
 
 
 def _check_logits(logits: torch.Tensor, data: Any) -> None:
@@ -71,8 +93,9 @@ def _check_logits(logits: torch.Tensor, data: Any) -> None:
         raise InputError(
             f"the network returned shape {tuple(logits.shape)}; a classifier must return (N, classes)"
         )
-    if logits.shape[1] < len(data.classes):
+    top = int(data.labels.max()) if len(data.labels) else -1
+    if top >= logits.shape[1]:
         raise InputError(
-            f"the network has {logits.shape[1]} outputs but the data has {len(data.classes)} classes; "
+            f"labels go up to {top} but the network has {logits.shape[1]} outputs; "
             "build the model with num_classes matching the data"
         )

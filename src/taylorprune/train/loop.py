@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data import to_image_data
 from ..errors import InputError
-from .batches import ensure_image_data, iterate_batches, to_device
+from .batches import iterate_batches, to_device
 from .device import autocast, prepare_model, resolve_device, use_bf16
-from .evaluate import evaluate
+from .evaluate import check_network_input, evaluate
 from .history import TrainingInfo, TrainingRecord, ValidationRecord
 from .options import TrainingOptions
 from .schedule import learn_rate_at
@@ -36,14 +37,16 @@ def train_network(
     validation with the best objective metric, not the last iteration.
     """
     opts = options or TrainingOptions()
-    data = ensure_image_data(train, "training data")
-    val = None if opts.validation_data is None else ensure_image_data(opts.validation_data, "validation data")
+    data = to_image_data(train)
+    val = None if opts.validation_data is None else to_image_data(opts.validation_data)
     if opts.output_network == "best-validation" and val is None:
         raise InputError("output_network='best-validation' needs validation_data; pass it in TrainingOptions")
     device = resolve_device(opts.execution_environment)
     bf16 = use_bf16(device, opts.precision)
     torch.manual_seed(opts.seed)
-    run = _Run(prepare_model(net, device), data, val, _loss_function(loss, opts), opts, device, bf16)
+    net = prepare_model(net, device)
+    check_network_input(net, data)
+    run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16)
     return run.net, run.fit()
 
 

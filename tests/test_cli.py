@@ -6,26 +6,11 @@ import sys
 
 import pytest
 import torch
-from PIL import Image
 
 from taylorprune.artifacts import load_network
 from taylorprune.cli import main
-from tests.fixtures import colour_blobs
 
 TINY = "tests.fixtures:tiny_resnet"
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """train/ and test/ image folders of the colour-blob classes, 8x8 PNG."""
-    root = tmp_path_factory.mktemp("blobs")
-    for split, n, seed in (("train", 240, 1), ("test", 60, 2)):
-        data = colour_blobs(n, size=8, seed=seed)
-        for i, (img, label) in enumerate(zip(data.images, data.labels, strict=True)):
-            path = root / split / data.classes[label] / f"{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(img.permute(1, 2, 0).numpy()).save(path)
-    return root
 
 
 def test_help_lists_every_subcommand():

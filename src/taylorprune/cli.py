@@ -69,6 +69,9 @@ def _model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
                         "package.module:factory, or a .safetensors file written by taylorprune")
     p.add_argument("--weights", help="checkpoint to load into the model (.th/.pt/.pth/.safetensors)")
     p.add_argument("--pretrained", action="store_true", help="load the bundled pretrained weights")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow --weights files that need full unpickling (runs code from the file: "
+                        "only for files you trust)")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -87,7 +90,8 @@ def _load_model(args: argparse.Namespace, num_classes: int):
     from .models import is_builder_spec
 
     kwargs = {"num_classes": num_classes} if is_builder_spec(args.model) else {}
-    return resolve_network(args.model, weights=args.weights, pretrained=args.pretrained, **kwargs)
+    return resolve_network(args.model, weights=args.weights, pretrained=args.pretrained,
+                           trust_checkpoint=args.trust_checkpoint, **kwargs)
 
 
 # Flags for TrainingOptions, made from its fields; a few short aliases MATLAB users expect.
@@ -137,12 +141,21 @@ def _write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
-def _out_dir(path: str, force: bool) -> Path:
-    """A run folder: an existing non-empty one is never overwritten without --force."""
+def _out_dir(path: str, force: bool, resume: bool = False) -> Path:
+    """A run folder: an existing non-empty one is never overwritten without --force or --resume."""
     out = Path(path)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise InputError(f"{out} already exists and is not empty; choose another --out or pass --force")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; name a folder")
+    if out.exists() and any(out.iterdir()) and not (force or resume):
+        raise InputError(f"{out} already exists and is not empty; choose another --out, "
+                         "pass --resume to continue its run, or --force to overwrite it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise InputError(f"cannot write to --out {out} ({err.strerror or err}); choose a writable folder") from None
     return out
 
 
@@ -229,6 +242,8 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
                    help="validation split carved from the training data: a count, or a fraction < 1")
     p.add_argument("--out", default="runs/prune", help="run folder: network, histories, plot, report")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (same flags as the first run)")
     _training_args(p, **FINE_TUNING)
 
 
@@ -247,7 +262,7 @@ def _prune(args: argparse.Namespace) -> int:
                    num_importance_score_iterations=args.score_iterations,
                    layer_names=tuple(args.layers.split(",")) if args.layers else None)
     check_pruning_request(options.objective_metric_name, **pruning)
-    out = _out_dir(args.out, args.force)
+    out = _out_dir(args.out, args.force, args.resume)
     train, test = _load_data(args)
     size = int(args.validation) if args.validation >= 1 else args.validation
     train, val = split_validation(train, size, seed=args.seed)
@@ -255,9 +270,45 @@ def _prune(args: argparse.Namespace) -> int:
     options = options.replace(validation_data=val, validation_frequency=_validation_frequency(args, train))
     kwargs = {"num_classes": len(train.classes)} if is_builder_spec(args.model) else {}
     spec = RunSpec(args.model, kwargs, tuple(train.images.shape[1:]), train.classes)
-    _, info = prune_into_folder(net, spec, train, out, options, test=test, **pruning)
+    _, info = prune_into_folder(net, spec, train, out, options, test=test, resume=args.resume, **pruning)
     print("\n".join(summary_lines(info)))
     print(f"saved {out / 'model.safetensors'}, report {out / 'report.md'}")
+    return 0
+
+
+def _input_size(text: str) -> tuple[int, ...]:
+    try:
+        size = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        size = ()
+    if not size or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 3,32,32 (C,H,W of one image)")
+    return size
+
+
+def _configure_analyze(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--input-size", type=_input_size, default="3,32,32", metavar="C,H,W",
+                   help="shape of one example input (only shapes matter; weights are not used)")
+    p.add_argument("--num-classes", type=int, default=10, help="classes of a built-in model's head")
+    p.add_argument("--json", help="also write the report as JSON to this file")
+    p.add_argument("--markdown", help="also write a Markdown report here, with a PNG chart beside it")
+
+
+@command("analyze", "report how far each layer can be pruned, memory and MACs "
+         "(analyzeNetworkForCompression)", _configure_analyze)
+def _analyze(args: argparse.Namespace) -> int:
+    import torch
+
+    from .analysis import analyze_network_for_compression
+    from .report.analysis import render_text, write_json, write_markdown
+
+    net = _load_model(args, args.num_classes)
+    report = analyze_network_for_compression(net, torch.zeros(1, *args.input_size))
+    print(render_text(report), end="")
+    for path, write in ((args.json, write_json), (args.markdown, write_markdown)):
+        if path:
+            print(f"saved {write(report, path)}")
     return 0
 
 
@@ -273,7 +324,6 @@ def _pending(issue: str) -> tuple[Callable[[argparse.ArgumentParser], None], Han
 
 
 for _name, _summary, _issue in (
-    ("analyze", "report how far each layer can be pruned, memory and MACs", "compression analysis"),
     ("export", "export a pruned network (safetensors artifact, ONNX)", "artifacts and export"),
 ):
     _configure, _handler = _pending(_issue)

@@ -42,10 +42,26 @@ def test_mismatch_is_one_line_naming_the_key(tmp_path):
     assert "bn1.bias is (8,) in the file, (4,) in the model" in message
 
 
-def test_pickled_code_is_refused(tmp_path):
-    torch.save({"model": _net()}, tmp_path / "whole.pt")  # a whole pickled module
-    with pytest.raises(InputError, match="weights-only"):
+def test_pickled_module_needs_trust(tmp_path):
+    net = _net()
+    torch.save({"model": net}, tmp_path / "whole.pt")  # a whole pickled module
+    with pytest.raises(InputError, match="--trust-checkpoint"):
         read_state_dict(tmp_path / "whole.pt")
+    assert set(read_state_dict(tmp_path / "whole.pt", trust=True)) == set(net.state_dict())
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (exec, ("open(__import__('os').environ['EXPLOIT_MARK'], 'w').write('ran')",))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
+    mark = tmp_path / "mark"
+    monkeypatch.setenv("EXPLOIT_MARK", str(mark))
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "payload": _Exploit()}, tmp_path / "evil.th")
+    with pytest.raises(InputError, match="weights-only"):
+        read_state_dict(tmp_path / "evil.th")
+    assert not mark.exists()
 
 
 def test_not_a_checkpoint(tmp_path):

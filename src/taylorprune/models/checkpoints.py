@@ -20,28 +20,35 @@ _NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.")
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file, keys cleaned of wrapper prefixes."""
+def read_state_dict(path: str | Path, *, trust: bool = False) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint file, keys cleaned of wrapper prefixes.
+
+    Pickled checkpoints load with ``weights_only=True`` (tensors and plain containers only);
+    ``trust=True`` allows full unpickling, which runs whatever code the file holds.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint {path} does not exist; check the path")
     if path.suffix == ".safetensors":
         return clean_state_dict(load_file(str(path)))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(
             f"{path} is not a readable weights-only PyTorch checkpoint ({first}); "
-            "save a state_dict (torch.save(model.state_dict(), path)) or use safetensors"
+            "save a state_dict (torch.save(model.state_dict(), path)) or use safetensors, "
+            "or pass --trust-checkpoint if you trust the file's code"
         ) from None
     return clean_state_dict(_find_state_dict(obj, path))
 
 
 def _find_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, nn.Module):  # a whole pickled model (only reachable with trust=True)
+        return obj.state_dict()
     if isinstance(obj, dict):
         for key in _NESTED_KEYS:
-            if isinstance(obj.get(key), dict):
+            if isinstance(obj.get(key), (dict, nn.Module)):
                 return _find_state_dict(obj[key], path)
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
@@ -57,9 +64,9 @@ def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+def load_weights(model: nn.Module, path: str | Path, *, trust: bool = False) -> nn.Module:
     """Load a checkpoint into ``model`` in place; a mismatch is one line naming what differs."""
-    state = read_state_dict(path)
+    state = read_state_dict(path, trust=trust)
     own = model.state_dict()
     if not set(state) & set(own):
         # A model wrapped for input normalisation keeps the user's network under ``net.``.

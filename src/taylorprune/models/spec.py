@@ -59,6 +59,7 @@ def load_model(
     *,
     weights: str | Path | None = None,
     pretrained: bool = False,
+    trust_checkpoint: bool = False,
     **kwargs: object,
 ) -> nn.Module:
     """Resolve a spec (or pass a module through), then load weights if asked."""
@@ -69,7 +70,7 @@ def load_model(
         if pretrained:
             load_weights(model, pretrained_path(spec))
     if weights is not None:
-        load_weights(model, weights)
+        load_weights(model, weights, trust=trust_checkpoint)
     return model
 
 

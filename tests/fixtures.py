@@ -38,3 +38,28 @@ def tiny_resnet(num_classes: int = 3):
 
     torch.manual_seed(0)
     return CifarResNet(8, num_classes=num_classes, width=0.25)
+
+
+def two_class_net():
+    """A network with 2 outputs, for data with 3 classes (labels out of range)."""
+    return tiny_resnet(num_classes=2)
+
+
+def flat_net_32():
+    """Takes only 3x32x32 inputs (a linear layer over the flattened image)."""
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
+
+
+class DataDependent(torch.nn.Module):
+    """Branches on tensor values, which torch.fx cannot trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if y.mean() > 0:
+            y = -y
+        return self.fc(y.mean((2, 3)))

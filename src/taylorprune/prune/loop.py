@@ -144,6 +144,7 @@ class _Search:
         self.metric = train_opts.objective_metric_name
         self.on_iteration = on_iteration
         self.example = to_float(data.images[:1]).to(self.device)
+        graph.trace_channels(net, (self.example.to(next(net.parameters()).device),))  # untraceable: fail now
         if resume_from is None:
             self.best = prepare_model(copy.deepcopy(net), self.device)
             self.info = PruningInfo(original_learnables=count_learnables(net))

@@ -31,7 +31,7 @@ def test_history_is_consistent_and_the_result_meets_the_floor(trained):
     before = {k: v.clone() for k, v in trained.state_dict().items()}
     pruned, info = _prune(trained, validation_threshold=60.0, learnables_reduction_increment=0.2,
                           learnables_reduction_goal=0.6)
-    learnables = [r.learnables for r in info.pruning_history]
+    learnables = [r.learnables for r in info.pruning_history if r.meets_threshold]
     assert all(a > b for a, b in zip(learnables, learnables[1:], strict=False))
     assert info.original_learnables == count_learnables(trained) == learnables[0]
     assert count_learnables(pruned) == info.learnables
@@ -40,8 +40,7 @@ def test_history_is_consistent_and_the_result_meets_the_floor(trained):
     assert info.learnables_reduction == pytest.approx(accepted.learnables_reduction)
     assert evaluate(pruned, VAL)["accuracy"] >= 60.0
     assert info.stop_reason in (StopReason.GOAL, StopReason.THRESHOLD)
-    assert info.pruned_layers and len(info.plans) == len(info.pruning_history) - 1 - (
-        info.stop_reason == StopReason.THRESHOLD)
+    assert info.pruned_layers and len(info.plans) == len(learnables) - 1
     assert all(torch.equal(v, trained.state_dict()[k]) for k, v in before.items()), "input modified"
     assert {r.pruning_iteration for r in info.validation_history} == set(range(1, len(info.pruning_history)))
 
@@ -63,10 +62,26 @@ def test_threshold_reached_returns_the_last_network_that_met_it(trained):
     base = evaluate(trained, VAL)["loss"]
     # A learning rate too small to recover: removing half of a trained net raises the loss.
     pruned, info = _prune(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.5,
-                          options=_options(initial_learn_rate=1e-9, objective_metric_name="loss"))
+                          options=_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
+                          min_increment=None)
     assert info.stop_reason == StopReason.THRESHOLD
     assert count_learnables(pruned) == count_learnables(trained)
-    assert info.pruning_history[-1].meets_threshold is False
+    assert [r.meets_threshold for r in info.pruning_history] == [True, False]
+
+
+def test_a_failed_step_is_retried_smaller_from_the_last_good_network(trained):
+    base = evaluate(trained, VAL)["loss"]
+    pruned, info = _prune(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.4,
+                          options=_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
+                          min_increment=0.05)
+    assert info.stop_reason == StopReason.THRESHOLD
+    attempts = info.pruning_history[1:]
+    assert len(attempts) >= 4  # 40%, 20%, 10%, 5% steps at least
+    first_failure = next(i for i, r in enumerate(attempts) if not r.meets_threshold)
+    retry = attempts[first_failure + 1]
+    assert retry.learnables > attempts[first_failure].learnables  # a smaller step from a larger network
+    assert evaluate(pruned, VAL)["loss"] <= base * 1.02
+    assert count_learnables(pruned) == info.learnables
 
 
 def test_unpruned_network_below_the_floor_is_reported_before_pruning():

@@ -42,6 +42,9 @@ class PruningOptions:
     num_importance_score_iterations: int = 20  # mini-batches accumulated into the scores, >= 1
     layer_names: tuple[str, ...] | None = None  # only prune groups produced by these modules
     validation_split: float = 0.1  # carved from the training data when options has no validation_data
+    # After a failed step, retry from the last good network with half the step, down to this
+    # fraction of the original learnables; None stops at the first failure (MATLAB's rule).
+    min_increment: float | None = 0.005
 
     def __post_init__(self) -> None:
         for name in ("learnables_reduction_goal", "learnables_reduction_increment"):
@@ -50,6 +53,9 @@ class PruningOptions:
                 raise InputError(f"{name}={value} must be in (0, 1], a fraction of the original learnables")
         if self.num_importance_score_iterations < 1:
             raise InputError("num_importance_score_iterations must be >= 1")
+        if self.min_increment is not None and not 0 < self.min_increment <= self.learnables_reduction_increment:
+            raise InputError(f"min_increment={self.min_increment} must be in (0, increment]; "
+                             "or None to stop at the first failed step")
         if not 0 < self.validation_split < 1:
             raise InputError(f"validation_split={self.validation_split} must be in (0, 1)")
 
@@ -88,6 +94,7 @@ def compress_network_using_taylor_pruning(
     learnables_reduction_increment: float = 0.05,
     num_importance_score_iterations: int = 20,
     layer_names: Sequence[str] | None = None,
+    min_increment: float | None = 0.005,
     on_iteration: IterationCallback | None = None,
     resume_from: PruningCheckpoint | None = None,
 ) -> tuple[nn.Module, PruningInfo]:
@@ -104,7 +111,8 @@ def compress_network_using_taylor_pruning(
         train_opts.objective_metric_name, validation_threshold=validation_threshold,
         learnables_reduction_goal=learnables_reduction_goal,
         learnables_reduction_increment=learnables_reduction_increment,
-        num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names)
+        num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names,
+        min_increment=min_increment)
     data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
@@ -181,13 +189,15 @@ class _Search:
                   f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables")
 
     def _iterate(self) -> StopReason:
-        goal = self.opts.learnables_reduction_goal * self.info.original_learnables
-        for iteration in itertools.count(len(self.info.plans) + 1):
-            removed = self.info.original_learnables - count_learnables(self.best)
+        original = self.info.original_learnables
+        goal = self.opts.learnables_reduction_goal * original
+        failures = sum(not r.meets_threshold for r in self.info.pruning_history[1:])
+        increment = self.opts.learnables_reduction_increment * original / 2**failures
+        for iteration in itertools.count(len(self.info.pruning_history)):
+            removed = original - count_learnables(self.best)
             if removed >= goal * (1 - 1e-9):
                 return StopReason.GOAL
-            target = min(self.opts.learnables_reduction_increment * self.info.original_learnables, goal - removed)
-            step = self._prune_step(iteration, target)
+            step = self._prune_step(iteration, min(increment, goal - removed))
             if step is None:
                 return StopReason.NOTHING_LEFT
             pruned, plan = step
@@ -196,18 +206,22 @@ class _Search:
                 return StopReason.DIVERGED
             learnables = count_learnables(tuned)
             ok = self.meets(value)
-            self.info.pruning_history.append(PruningRecord(
-                iteration, learnables, 1 - learnables / self.info.original_learnables, value, ok))
-            self._log(f"iteration {iteration}: {learnables:,} learnables "
-                      f"({100 * (1 - learnables / self.info.original_learnables):.1f}% fewer), "
-                      f"validation {self.metric} {value:.2f}{'' if ok else ' - below the threshold'}")
-            if not ok:
+            self.info.pruning_history.append(PruningRecord(iteration, learnables, 1 - learnables / original, value, ok))
+            self._log(f"iteration {iteration}: {learnables:,} learnables ({100 * (1 - learnables / original):.1f}% "
+                      f"fewer), validation {self.metric} {value:.2f}{'' if ok else ' - below the threshold'}")
+            if ok:
+                self.best = tuned
+                self.info.plans.append(plan)
+                self.info.learnables = learnables
+                if self.on_iteration:
+                    self.on_iteration(iteration, self.best, self.info)
+                continue
+            minimum = self.opts.min_increment
+            if minimum is None or increment / 2 < minimum * original * (1 - 1e-9):
                 return StopReason.THRESHOLD
-            self.best = tuned
-            self.info.plans.append(plan)
-            self.info.learnables = learnables
-            if self.on_iteration:
-                self.on_iteration(iteration, self.best, self.info)
+            increment /= 2  # roll back to self.best and try a smaller step
+            self._log(f"  retrying from the last network that met the threshold with a "
+                      f"{100 * increment / original:.2f}% step")
         raise AssertionError("unreachable")
 
     def _prune_step(self, iteration: int, target: float) -> tuple[nn.Module, dict[int, list[int]]] | None:

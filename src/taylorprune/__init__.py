@@ -8,29 +8,60 @@ The public API follows MATLAB's names in snake_case:
     test_net(pruned, test)
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
-from . import graph  # noqa: E402
-from .artifacts import load_network, save_network  # noqa: E402
-from .data import ImageData, as_image_data, load_cifar10, load_image_folder, split_validation  # noqa: E402
-from .errors import InputError  # noqa: E402
-from .models import create_model, list_models, load_model  # noqa: E402
-from .prune import (  # noqa: E402
-    PruningInfo,
-    StopReason,
-    compress_network_using_taylor_pruning,
-    count_learnables,
-    default_fine_tuning_options,
-)
-from .train import TrainingOptions, test_net, train_network  # noqa: E402
+# Names resolve on first use (PEP 562), so `taylorprune --help` or `analyze` does not pay
+# for importing every subpackage (torchvision alone costs about 2 s).
+_EXPORTS = {
+    "CompressionReport": "analysis",
+    "analyze_network_for_compression": "analysis",
+    "load_network": "artifacts",
+    "save_network": "artifacts",
+    "ImageData": "data",
+    "as_image_data": "data",
+    "load_cifar10": "data",
+    "load_image_folder": "data",
+    "split_validation": "data",
+    "InputError": "errors",
+    "create_model": "models",
+    "list_models": "models",
+    "load_model": "models",
+    "PruningInfo": "prune",
+    "StopReason": "prune",
+    "compress_network_using_taylor_pruning": "prune",
+    "count_learnables": "prune",
+    "default_fine_tuning_options": "prune",
+    "TrainingOptions": "train",
+    "test_net": "train",
+    "train_network": "train",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name == "graph":
+        return importlib.import_module(f"{__name__}.graph")
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
+    "CompressionReport",
     "ImageData",
     "InputError",
     "PruningInfo",
     "StopReason",
     "TrainingOptions",
     "__version__",
+    "analyze_network_for_compression",
     "as_image_data",
     "compress_network_using_taylor_pruning",
     "count_learnables",

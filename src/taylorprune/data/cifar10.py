@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchvision.datasets.utils import download_and_extract_archive
-
 from ..errors import InputError
 from .cache import ENV, cache_dir
 from .image_data import ImageData
@@ -56,6 +54,13 @@ def load_data(path: str | Path | None = None) -> tuple[ImageData, ImageData]:
         raise InputError(f"{folder} holds no data set I can read; expected {ACCEPTED}")
     splits = load_source(source)
     return splits["train"], splits["test"]
+
+
+def download_and_extract_archive(*args: object, **kwargs: object) -> None:
+    """torchvision's downloader, imported on first use (importing torchvision takes about 2 s)."""
+    from torchvision.datasets.utils import download_and_extract_archive as download
+
+    download(*args, **kwargs)
 
 
 def _download(folder: Path) -> Path:

@@ -9,6 +9,7 @@ drops its decoders (deprecated since 0.29 in favour of TorchCodec).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import posixpath
@@ -19,26 +20,33 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms.v2.functional import resize, to_dtype
 
 from ..errors import InputError
 from .trees import Tree
-
-try:
-    from torchvision.io import ImageReadMode, decode_image
-except ImportError:  # a torchvision without its (deprecated) decoders
-    decode_image = None
 
 DEPRECATION = "The image decoding and encoding capabilities of TorchVision are deprecated"
 CHUNK = 1000  # images per thread-pool task: large enough that task overhead vanishes
 MAX_WORKERS = 8
 
 
-def _decode_torchvision(data: bytes) -> torch.Tensor:
+@functools.cache
+def _torchvision_io() -> tuple | None:
+    """torchvision's decoders, imported on first use (importing torchvision takes about 2 s)."""
     try:
-        image = decode_image(
-            torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.RGB
-        )
+        from torchvision.io import ImageReadMode, decode_image
+        from torchvision.transforms.v2.functional import to_dtype
+    except ImportError:  # a torchvision without its (deprecated) decoders
+        return None
+    return ImageReadMode, decode_image, to_dtype
+
+
+def _decode_torchvision(data: bytes) -> torch.Tensor:
+    io = _torchvision_io()
+    if io is None:
+        return _decode_pillow(data)
+    read_mode, decode_image, to_dtype = io
+    try:
+        image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), read_mode.RGB)
     except RuntimeError:
         return _decode_pillow(data)
     return image if image.dtype == torch.uint8 else to_dtype(image, torch.uint8, scale=True)
@@ -50,7 +58,7 @@ def _decode_pillow(data: bytes) -> torch.Tensor:
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)  # (3, H, W)
 
 
-_fast = _decode_torchvision if decode_image is not None else _decode_pillow
+_fast = _decode_torchvision
 # file suffix (lower case): decoder; files with other suffixes are not images
 DECODERS = {
     ".jpg": _fast,
@@ -114,4 +122,6 @@ def _decode(tree: Tree, name: str) -> torch.Tensor:
 def _fit(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if (image.shape[1], image.shape[2]) == size:
         return image
+    from torchvision.transforms.v2.functional import resize
+
     return resize(image, list(size), antialias=True)

@@ -11,7 +11,6 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import stochastic_depth
 
 from .context import Context, Value
 from .registry import register_function, register_method, register_module
@@ -78,7 +77,8 @@ _UNARY_FUNCTIONS = (
     operator.neg,
     operator.pos,
     torch.clone,
-    stochastic_depth,  # scales whole samples: (N, 1, 1, 1) noise
+    # Named, not imported: importing torchvision costs about 2 s of start-up.
+    "torchvision.ops.stochastic_depth.stochastic_depth",  # scales whole samples: (N, 1, 1, 1) noise
 )
 _UNARY_METHODS = (
     "relu",

@@ -36,7 +36,12 @@ def register_module(*types: type[nn.Module]) -> Callable[[Handler], Handler]:
     return add
 
 
+def _qualified_name(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}"
+
+
 def register_function(*fns: Any) -> Callable[[Handler], Handler]:
+    """Functions, or their qualified names for ones whose modules are slow to import."""
     def add(handler: Handler) -> Handler:
         for f in fns:
             FUNCTIONS[f] = handler
@@ -67,7 +72,7 @@ def lookup(ctx: Context, node: fx.Node) -> Handler | None:
         return module_handler(ctx.module(node))
     if node.op == "call_function":
         try:
-            return FUNCTIONS.get(node.target)
+            return FUNCTIONS.get(node.target) or FUNCTIONS.get(_qualified_name(node.target))
         except TypeError:  # unhashable target
             return None
     if node.op == "call_method":

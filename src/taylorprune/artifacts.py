@@ -172,12 +172,12 @@ def _first_line(err: BaseException) -> str:
 
 
 def resolve_network(spec: str, *, weights: str | None = None, pretrained: bool = False,
-                    **kwargs: Any) -> nn.Module:
+                    trust_checkpoint: bool = False, **kwargs: Any) -> nn.Module:
     """A model spec or a taylorprune file: what every CLI --model accepts."""
     if Path(spec).suffix == ".safetensors":
         net = load_network(spec)
-        return load_weights(net, weights) if weights else net
+        return load_weights(net, weights, trust=trust_checkpoint) if weights else net
     if Path(spec).is_file():
         raise InputError(f"{spec} does not say which architecture it holds; "
                          f"pass the architecture and the file separately: --model NAME --weights {spec}")
-    return load_model(spec, weights=weights, pretrained=pretrained, **kwargs)
+    return load_model(spec, weights=weights, pretrained=pretrained, trust_checkpoint=trust_checkpoint, **kwargs)

@@ -312,19 +312,93 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pending(issue: str) -> tuple[Callable[[argparse.ArgumentParser], None], Handler]:
-    def configure(p: argparse.ArgumentParser) -> None:
-        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+def _example_shape(model: str, given: tuple[int, ...] | None) -> tuple[int, ...]:
+    """--input-size, else the shape a taylorprune file records, else CIFAR's 3,32,32."""
+    from .artifacts import read_manifest
 
-    def handler(args: argparse.Namespace) -> int:
-        print(f"taylorprune {args.command}: not yet available ({issue})", file=sys.stderr)
-        return 2
-
-    return configure, handler
+    if given:
+        return given
+    return tuple(read_manifest(model)["input_shape"]) if model.endswith(".safetensors") else (3, 32, 32)
 
 
-for _name, _summary, _issue in (
-    ("export", "export a pruned network (safetensors artifact, ONNX)", "artifacts and export"),
-):
-    _configure, _handler = _pending(_issue)
-    command(_name, f"{_summary} [not yet available]", _configure)(_handler)
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--onnx", required=True, help="ONNX file to write (opset 18, dynamic batch axis)")
+    p.add_argument("--verify-data", help="data set (any format --data takes) whose first 100 test "
+                                         "images are checked too; random inputs always are")
+    p.add_argument("--input-size", type=_input_size, metavar="C,H,W",
+                   help="shape of one image (default: the artifact's, else 3,32,32)")
+    p.add_argument("--num-classes", type=int, default=10, help="classes of a built-in model's head")
+
+
+@command("export", "export a network to ONNX and check it against PyTorch with onnxruntime",
+         _configure_export)
+def _export(args: argparse.Namespace) -> int:
+    from .data import load_data
+    from .export import export_network
+
+    net = _load_model(args, args.num_classes)
+    data = load_data(args.verify_data)[1] if args.verify_data else None
+    report = export_network(net, args.onnx, _example_shape(args.model, args.input_size), data=data)
+    print("\n".join(report.lines()))
+    if not report.passed:
+        print("error: the ONNX file does not reproduce PyTorch within the limits above", file=sys.stderr)
+    return 0 if report.passed else 1
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return _input_size(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of batch sizes like 1,128") from None
+
+
+def _configure_benchmark(p: argparse.ArgumentParser) -> None:
+    from .benchmark import RUNNERS, BenchmarkOptions
+
+    defaults = BenchmarkOptions()
+    _model_args(p)
+    p.add_argument("--baseline", help="network to compare with (model spec or taylorprune file), "
+                                      "e.g. the unpruned original")
+    p.add_argument("--json", help="also write results, options, machine and load to this JSON file")
+    p.add_argument("--batch-sizes", type=_batch_sizes, metavar="N,N",
+                   default=",".join(map(str, defaults.batch_sizes)),
+                   help="images per call, comma-separated")
+    p.add_argument("--runtimes", type=lambda s: tuple(s.split(",")), default=",".join(defaults.runtimes),
+                   help=f"comma-separated, from: {', '.join(RUNNERS)}")
+    p.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed calls first")
+    p.add_argument("--repeats", type=int, default=defaults.repeats, help="timed calls; median reported")
+    p.add_argument("--threads", type=int, default=defaults.threads,
+                   help="CPU threads for both runtimes (0: torch's default, the cores it sees)")
+    p.add_argument("--input-size", type=_input_size, metavar="C,H,W",
+                   help="shape of one image (default: the artifact's, else 3,32,32)")
+    p.add_argument("--num-classes", type=int, default=10, help="classes of a built-in model's head")
+
+
+def _load_baseline(spec: str, num_classes: int):
+    """The network to compare with: untrained weights do, only its shape and cost matter."""
+    from .artifacts import resolve_network
+    from .models import is_builder_spec
+
+    return resolve_network(spec, **({"num_classes": num_classes} if is_builder_spec(spec) else {}))
+
+
+@command("benchmark", "measure latency and throughput (PyTorch, onnxruntime) against a baseline, "
+         "with MACs", _configure_benchmark)
+def _benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import BenchmarkOptions, compare_networks
+    from .report.benchmark import benchmark_lines
+
+    options = BenchmarkOptions(batch_sizes=args.batch_sizes, runtimes=args.runtimes, warmup=args.warmup,
+                               repeats=args.repeats, threads=args.threads)
+    net = _load_model(args, args.num_classes)
+    baseline = _load_baseline(args.baseline, args.num_classes) if args.baseline else None
+    comparison = compare_networks(
+        net, _example_shape(args.model, args.input_size), options, baseline=baseline,
+        names=(args.model, args.baseline or ""),
+        baseline_shape=_example_shape(args.baseline, args.input_size) if args.baseline else None)
+    print("\n".join(benchmark_lines(comparison)))
+    if args.json:
+        _write_json(Path(args.json), {"arguments": vars(args), **comparison.to_dict()})
+        print(f"saved {args.json}")
+    return 0

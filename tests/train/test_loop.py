@@ -4,7 +4,6 @@ from torch import nn
 
 from taylorprune.errors import InputError
 from taylorprune.train import TrainingOptions, evaluate, test_net, train_network
-
 from tests.fixtures import colour_blobs
 
 

@@ -1,0 +1,31 @@
+"""The README's worked example, on a tiny network and data set, through the public names."""
+
+import torch
+
+import taylorprune as tp
+from tests.fixtures import colour_blobs, tiny_resnet
+
+
+def test_readme_workflow(tmp_path):
+    train, test = colour_blobs(240, size=8, seed=1), colour_blobs(60, size=8, seed=2)
+    train, val = tp.split_validation(train, 30, seed=0)
+    net, _ = tp.train_network(tiny_resnet(), train, "crossentropy", tp.TrainingOptions(
+        max_epochs=3, mini_batch_size=32, initial_learn_rate=0.05, verbose=False, execution_environment="cpu"))
+    options = tp.default_fine_tuning_options(validation_data=val, max_epochs=1, mini_batch_size=32,
+                                             verbose=False, execution_environment="cpu")
+    pruned, info = tp.compress_network_using_taylor_pruning(
+        net, train, "crossentropy", options, validation_threshold=50.0,
+        learnables_reduction_increment=0.2, learnables_reduction_goal=0.4, num_importance_score_iterations=2)
+    assert isinstance(info.stop_reason, tp.StopReason)
+    assert info.learnables == tp.count_learnables(pruned) < tp.count_learnables(net)
+    assert 0 <= tp.test_net(pruned, test) <= 100
+    path = tp.save_network(pruned, tmp_path / "p.safetensors", "tests.fixtures:tiny_resnet", plans=info.plans,
+                           input_shape=(3, 8, 8))
+    same = tp.load_network(path).eval()
+    x = torch.rand(4, 3, 8, 8)
+    assert torch.equal(same(x), pruned.eval()(x))
+
+
+def test_every_public_name_resolves():
+    for name in tp.__all__:
+        assert getattr(tp, name) is not None

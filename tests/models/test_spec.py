@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from taylorprune.errors import InputError
-from taylorprune.models import InputNormalized, load_model, save_model
+from taylorprune.models import InputNormalized, load_model
 from taylorprune.models.spec import build_model
 
 
@@ -27,14 +27,6 @@ def test_factory_spec_imports_a_builder():
     assert net(torch.rand(2, 3, 4, 4)).shape == (2, 3)
     with pytest.raises(InputError, match="cannot import factory"):
         build_model("no_such_module_xyz:build")
-
-
-def test_saved_model_rebuilds_from_its_file(tmp_path):
-    net = load_model("resnet20", num_classes=10, width=0.25).eval()
-    path = save_model(net, tmp_path / "m.safetensors", "resnet20", num_classes=10, width=0.25)
-    again = load_model(str(path)).eval()
-    x = torch.rand(2, 3, 32, 32)
-    assert torch.equal(net(x), again(x))
 
 
 def test_unknown_spec_lists_choices():

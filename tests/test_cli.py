@@ -70,3 +70,19 @@ def test_existing_run_folder_is_never_overwritten(folder, tmp_path, capsys):
     assert main(["train", "--model", TINY, "--data", str(folder), "--out", str(tmp_path)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_a_pruned_network_can_be_trained_and_pruned_further(folder, tmp_path):
+    first = tmp_path / "first"
+    common = ["--data", str(folder), "--epochs", "1", "--batch-size", "32", "--validation", "30", "--quiet",
+              "--execution-environment", "cpu"]
+    assert main(["prune", "--model", TINY, "--min-accuracy", "0", "--goal", "0.2", "--increment", "0.2",
+                 "--score-iterations", "2", "--out", str(first), *common]) == 0
+    again = tmp_path / "again"
+    assert main(["train", "--model", str(first / "model.safetensors"), "--out", str(again), *common]) == 0
+    more = tmp_path / "more"
+    assert main(["prune", "--model", str(again / "model.safetensors"), "--min-accuracy", "0", "--goal", "0.2",
+                 "--increment", "0.2", "--score-iterations", "2", "--out", str(more), *common]) == 0
+    sizes = [sum(p.numel() for p in load_network(d / "model.safetensors").parameters())
+             for d in (first, again, more)]
+    assert sizes[0] == sizes[1] > sizes[2]

@@ -132,6 +132,21 @@ def _training_options(args: argparse.Namespace, **extra: Any):
     return TrainingOptions(**values, verbose=not args.quiet, **extra)
 
 
+def _architecture(model: str, num_classes: int) -> tuple[str, dict, list]:
+    """Base spec, builder kwargs and earlier channel plans of --model, for the files a run writes.
+
+    A taylorprune file already records them (so a trained or pruned network can be trained
+    or pruned further); a spec is its own base.
+    """
+    from .artifacts import read_manifest
+    from .models import is_builder_spec
+
+    if Path(model).suffix == ".safetensors" and Path(model).is_file():
+        manifest = read_manifest(model)
+        return manifest["spec"], manifest["kwargs"], manifest["plans"]
+    return model, ({"num_classes": num_classes} if is_builder_spec(model) else {}), []
+
+
 def _validation_frequency(args: argparse.Namespace, train) -> int:
     """The flag's value, else once per epoch (MATLAB's example: floor(numTrain / miniBatchSize))."""
     return args.validation_frequency or max(len(train) // args.mini_batch_size, 1)
@@ -176,7 +191,6 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     from .artifacts import save_network
     from .data import split_validation
-    from .models import is_builder_spec
     from .report import plot_training
     from .train import test_net, train_network
 
@@ -189,8 +203,8 @@ def _train(args: argparse.Namespace) -> int:
     options = options.replace(validation_data=val, validation_frequency=_validation_frequency(args, train))
     _write_json(out / "options.json", {"model": args.model, "data": args.data, **options.to_dict()})
     net, info = train_network(net, train, "crossentropy", options)
-    kwargs = {"num_classes": len(train.classes)} if is_builder_spec(args.model) else {}
-    save_network(net, out / "model.safetensors", args.model, kwargs=kwargs,
+    spec, kwargs, plans = _architecture(args.model, len(train.classes))
+    save_network(net, out / "model.safetensors", spec, kwargs=kwargs, plans=plans,
                  input_shape=tuple(train.images.shape[1:]), extra={"classes": list(train.classes)})
     accuracy = test_net(net, test, execution_environment=args.execution_environment)
     _write_json(out / "history.json", {**info.to_dict(), "test_accuracy": accuracy})
@@ -251,7 +265,6 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
          _configure_prune)
 def _prune(args: argparse.Namespace) -> int:
     from .data import split_validation
-    from .models import is_builder_spec
     from .prune import check_pruning_request
     from .report import summary_lines
     from .runs import RunSpec, prune_into_folder
@@ -268,8 +281,8 @@ def _prune(args: argparse.Namespace) -> int:
     train, val = split_validation(train, size, seed=args.seed)
     net = _load_model(args, len(train.classes))
     options = options.replace(validation_data=val, validation_frequency=_validation_frequency(args, train))
-    kwargs = {"num_classes": len(train.classes)} if is_builder_spec(args.model) else {}
-    spec = RunSpec(args.model, kwargs, tuple(train.images.shape[1:]), train.classes)
+    base, kwargs, plans = _architecture(args.model, len(train.classes))
+    spec = RunSpec(base, kwargs, tuple(train.images.shape[1:]), train.classes, tuple(plans))
     _, info = prune_into_folder(net, spec, train, out, options, test=test, resume=args.resume, **pruning)
     print("\n".join(summary_lines(info)))
     print(f"saved {out / 'model.safetensors'}, report {out / 'report.md'}")

@@ -40,6 +40,7 @@ class RunSpec:
     kwargs: dict[str, Any]  # its builder's keyword arguments (e.g. num_classes)
     input_shape: tuple[int, ...]  # (C, H, W) of one example
     classes: tuple[str, ...]
+    plans: tuple = ()  # channel plans already applied to the base before this run
 
 
 def prune_into_folder(
@@ -62,7 +63,7 @@ def prune_into_folder(
 
     def save(iteration: int, best: nn.Module, info: PruningInfo) -> None:
         _write(out, best, info, spec, threshold, options.objective_metric_name)
-        save_network(best, out / CHECKPOINT, spec.model, kwargs=spec.kwargs, plans=info.plans,
+        save_network(best, out / CHECKPOINT, spec.model, kwargs=spec.kwargs, plans=[*spec.plans, *info.plans],
                      input_shape=spec.input_shape, extra={"run": {"settings": settings, "info": info.to_dict()}})
 
     pruned, info = compress_network_using_taylor_pruning(
@@ -95,7 +96,7 @@ def _resume(out: Path, settings: dict[str, Any]) -> PruningCheckpoint | None:
 
 
 def _write(out: Path, net: nn.Module, info: PruningInfo, spec: RunSpec, threshold: float, metric: str) -> None:
-    save_network(net, out / "model.safetensors", spec.model, kwargs=spec.kwargs, plans=info.plans,
+    save_network(net, out / "model.safetensors", spec.model, kwargs=spec.kwargs, plans=[*spec.plans, *info.plans],
                  input_shape=spec.input_shape,
                  extra={"classes": list(spec.classes), "summary": summary_lines(info)[0]})
     if info.training_history:

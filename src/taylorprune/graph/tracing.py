@@ -9,14 +9,12 @@ becomes an opaque leaf whose channels are frozen, so the rest stays prunable.
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 import torch.fx as fx
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import InputError
@@ -93,21 +91,21 @@ def trace(model: nn.Module) -> tuple[fx.GraphModule, frozenset[str]]:
 
 
 def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
-    """Shapes on every node; on fake tensors (no arithmetic) unless some op refuses them."""
-    try:  # ShapeProp prints a traceback before re-raising; the fallback makes it noise
-        with contextlib.redirect_stderr(io.StringIO()):
-            ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(*inputs)
-    except Exception:  # an op without a fake-tensor kernel: run it for real
-        try:
-            with torch.no_grad():
-                ShapeProp(gm).propagate(*inputs)
-        except Exception as err:
-            cause = err.__cause__ or err
-            first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-            raise InputError(
-                f"the example inputs do not run through the model ({first}); "
-                "pass a batch shaped like the model's real input, e.g. (1, 3, 32, 32)"
-            ) from None
+    """Shapes on every node, from one real forward pass of the example inputs.
+
+    Fake tensors would skip the arithmetic, but importing them pulls in torch._dynamo
+    (about 2 s of start-up), far more than a batch-of-one forward pass costs.
+    """
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(*inputs)
+    except Exception as err:
+        cause = err.__cause__ or err
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise InputError(
+            f"the example inputs do not run through the model ({first}); "
+            "pass a batch shaped like the model's real input, e.g. (1, 3, 32, 32)"
+        ) from None
 
 
 @contextlib.contextmanager

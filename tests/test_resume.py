@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from taylorprune.artifacts import load_network, read_manifest
 from taylorprune.cli import main
@@ -35,12 +36,17 @@ def _start(argv):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(path, proc, timeout=120.0):
+def _wait_for(path, proc, timeout=120.0, ready=lambda path: True):
     end = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"run ended before {path.name} appeared: {proc.communicate()}"
-        assert time.monotonic() < end, f"{path} did not appear"
+    while not (path.exists() and ready(path)):
+        assert proc.poll() is None, f"run ended before {path.name} was ready: {proc.communicate()}"
+        assert time.monotonic() < end, f"{path} was not ready in time"
         time.sleep(0.02)
+
+
+def _has_pruned(path):
+    """The checkpoint holds at least one accepted pruning iteration (not only the baseline)."""
+    return bool(read_manifest(path)["plans"])
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,7 @@ def uninterrupted(folder, tmp_path_factory):
 def test_sigkill_then_resume_reaches_the_same_network(folder, tmp_path, uninterrupted):
     out = tmp_path / "killed"
     proc = _start(_argv(folder, out))
-    _wait_for(out / "checkpoint.safetensors", proc)
+    _wait_for(out / "checkpoint.safetensors", proc, ready=_has_pruned)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = read_manifest(out / "checkpoint.safetensors")["plans"]
@@ -62,10 +68,34 @@ def test_sigkill_then_resume_reaches_the_same_network(folder, tmp_path, uninterr
     assert _outcome(out) == uninterrupted
 
 
+def test_sigkill_inside_a_fine_tuning_resumes_from_its_last_epoch(folder, tmp_path, uninterrupted):
+    out = tmp_path / "mid"
+    argv = [*_argv(folder, out), "--checkpoint-minutes", "0"]
+    argv[argv.index("--epochs") + 1] = "2"
+    proc = _start(argv)
+    _wait_for(out / "fine-tune-state.pt", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = torch.load(out / "fine-tune-state.pt", weights_only=True)
+    done = read_manifest(out / "checkpoint.safetensors")["run"]["info"]["pruning_history"]
+    assert state["iteration"] == len(done) and state["state"]["epoch"] == 1
+    assert main([*argv, "--resume"]) == 0
+    whole = tmp_path / "whole2"
+    argv_whole = [*_argv(folder, whole)]
+    argv_whole[argv_whole.index("--epochs") + 1] = "2"
+    assert main(argv_whole) == 0
+    assert _outcome(out) == _outcome(whole)
+    assert not (out / "fine-tune-state.pt").exists()
+
+
 def test_ctrl_c_saves_the_best_network_so_far(folder, tmp_path):
     out = tmp_path / "interrupted"
-    proc = _start(_argv(folder, out))
-    _wait_for(out / "checkpoint.safetensors", proc)
+    argv = [*_argv(folder, out), "--checkpoint-minutes", "0"]
+    argv[argv.index("--epochs") + 1] = "3"
+    proc = _start(argv)
+    # Interrupt inside a fine-tuning after one accepted iteration, not in the last moments of the run.
+    _wait_for(out / "checkpoint.safetensors", proc, ready=_has_pruned)
+    _wait_for(out / "fine-tune-state.pt", proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
@@ -84,7 +114,7 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(folder, tmp_path, 
 
     def failing_save(state, filename, metadata=None):
         writes["n"] += 1
-        if writes["n"] == 4:  # model + checkpoint of iteration 1 succeed, iteration 2 fails
+        if writes["n"] == 6:  # model + checkpoint of iterations 0 and 1 succeed, iteration 2 fails
             Path(filename).write_bytes(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(state, filename, metadata=metadata)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +63,19 @@ def save_network(
         **dict(extra or {}),
     }
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest)}))
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """``write(tmp)``, fsync, rename over ``path``: a crash never leaves a half-written file,
+    and a failure (a full disk) leaves the previous version intact."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(state, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest)})
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        tmp.replace(path)  # atomic: a crash never leaves a half-written network behind
+        tmp.replace(path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise InputError(f"could not write {path} ({err.strerror or err}); free disk space or choose "

@@ -258,6 +258,8 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint (same flags as the first run)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="within a fine-tuning, save its state after an epoch once this long has passed")
     _training_args(p, **FINE_TUNING)
 
 
@@ -283,7 +285,8 @@ def _prune(args: argparse.Namespace) -> int:
     options = options.replace(validation_data=val, validation_frequency=_validation_frequency(args, train))
     base, kwargs, plans = _architecture(args.model, len(train.classes))
     spec = RunSpec(base, kwargs, tuple(train.images.shape[1:]), train.classes, tuple(plans))
-    _, info = prune_into_folder(net, spec, train, out, options, test=test, resume=args.resume, **pruning)
+    _, info = prune_into_folder(net, spec, train, out, options, test=test, resume=args.resume,
+                                checkpoint_minutes=args.checkpoint_minutes, **pruning)
     print("\n".join(summary_lines(info)))
     print(f"saved {out / 'model.safetensors'}, report {out / 'report.md'}")
     return 0

@@ -9,16 +9,19 @@ atomically), so a run that dies loses at most one iteration and ``--resume`` con
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from .artifacts import load_network, read_manifest, save_network
+from .artifacts import atomic_write, load_network, read_manifest, save_network
 from .data import ImageData
 from .errors import InputError
 from .prune import (
+    FineTuneCheckpoint,
     PruningCheckpoint,
     PruningInfo,
     StopReason,
@@ -27,9 +30,10 @@ from .prune import (
 )
 from .report import plot_pruning, summary_lines
 from .report.markdown import pruning_report
-from .train import TrainingOptions, test_net
+from .train import TrainingOptions, TrainingState, test_net
 
 CHECKPOINT = "checkpoint.safetensors"
+FINE_TUNE = "fine-tune-state.pt"  # tensors and plain containers only: loads with weights_only=True
 
 
 @dataclass(frozen=True)
@@ -52,22 +56,39 @@ def prune_into_folder(
     *,
     test: ImageData | None = None,
     resume: bool = False,
+    checkpoint_minutes: float = 5.0,
     **pruning: Any,
 ) -> tuple[nn.Module, PruningInfo]:
-    """compress_network_using_taylor_pruning, writing ``out`` after every iteration and at the end."""
+    """compress_network_using_taylor_pruning, writing ``out`` after every iteration and at the end.
+
+    Within a fine-tuning, the training state is saved after an epoch once
+    ``checkpoint_minutes`` have passed since the last save (0: after every epoch).
+    """
     settings = json.loads(json.dumps({"model": spec.model, **options.to_dict(), **pruning}, default=str))
     resume_from = _resume(out, settings) if resume else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "options.json").write_text(json.dumps(settings, indent=2) + "\n")
     threshold = pruning["validation_threshold"]
 
+    last_save = [time.monotonic()]
+
     def save(iteration: int, best: nn.Module, info: PruningInfo) -> None:
         _write(out, best, info, spec, threshold, options.objective_metric_name)
         save_network(best, out / CHECKPOINT, spec.model, kwargs=spec.kwargs, plans=[*spec.plans, *info.plans],
                      input_shape=spec.input_shape, extra={"run": {"settings": settings, "info": info.to_dict()}})
+        (out / FINE_TUNE).unlink(missing_ok=True)  # that fine-tuning is finished
+        last_save[0] = time.monotonic()
+
+    def save_fine_tune(point: FineTuneCheckpoint) -> None:
+        if time.monotonic() - last_save[0] >= 60 * checkpoint_minutes:
+            payload = {"iteration": point.iteration, "plan": {str(g): ix for g, ix in point.plan.items()},
+                       "state": point.state.to_dict()}
+            atomic_write(out / FINE_TUNE, lambda tmp: torch.save(payload, tmp))
+            last_save[0] = time.monotonic()
 
     pruned, info = compress_network_using_taylor_pruning(
-        net, train, "crossentropy", options, on_iteration=save, resume_from=resume_from, **pruning)
+        net, train, "crossentropy", options, on_iteration=save, on_fine_tune_epoch=save_fine_tune,
+        resume_from=resume_from, **pruning)
     test_accuracy = None
     if info.stop_reason != StopReason.UNMET:  # an unpruned network that fails the floor is not a result
         test_accuracy = test_net(pruned, test, execution_environment=options.execution_environment) \
@@ -92,7 +113,23 @@ def _resume(out: Path, settings: dict[str, Any]) -> PruningCheckpoint | None:
     if changed:
         raise InputError(f"--resume needs the options of the original run, but {', '.join(changed)} "
                          f"differ (see {out / 'options.json'}); pass the same flags or start again with --force")
-    return PruningCheckpoint(load_network(path), PruningInfo.from_dict(run["info"]))
+    info = PruningInfo.from_dict(run["info"])
+    return PruningCheckpoint(load_network(path), info, _fine_tune_checkpoint(out, len(info.pruning_history)))
+
+
+def _fine_tune_checkpoint(out: Path, iteration: int) -> FineTuneCheckpoint | None:
+    """The part-done fine-tuning of ``iteration``, if one was saved (older ones are stale)."""
+    path = out / FINE_TUNE
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001  a damaged file only costs the part-done fine-tuning
+        return None
+    if saved["iteration"] != iteration:
+        return None
+    plan = {int(g): list(ix) for g, ix in saved["plan"].items()}
+    return FineTuneCheckpoint(saved["iteration"], plan, TrainingState(**saved["state"]))
 
 
 def _write(out: Path, net: nn.Module, info: PruningInfo, spec: RunSpec, threshold: float, metric: str) -> None:

@@ -68,3 +68,21 @@ def test_test_net_is_a_percentage():
 def test_best_validation_without_validation_data_is_refused():
     with pytest.raises(InputError, match="validation_data"):
         train_network(tiny_net(), colour_blobs(12), options=TrainingOptions(output_network="best-validation"))
+
+
+def test_resuming_from_an_epoch_state_matches_an_uninterrupted_run(tmp_path):
+    from taylorprune.train import TrainingState
+
+    train, val = colour_blobs(96, seed=1), colour_blobs(24, seed=2)
+    opts = TrainingOptions(max_epochs=4, mini_batch_size=16, initial_learn_rate=0.05, validation_data=val,
+                           validation_frequency=5, output_network="best-validation",
+                           learn_rate_schedule="cosine", verbose=False, execution_environment="cpu")
+    states = []
+    whole, info = train_network(tiny_net(), train, options=opts, on_epoch=lambda s: states.append(
+        torch.save(s.to_dict(), tmp_path / f"epoch{s.epoch}.pt")))
+    saved = torch.load(tmp_path / "epoch2.pt", weights_only=True)  # no pickled code needed
+    resumed, info2 = train_network(tiny_net(), train, options=opts, resume=TrainingState(**saved))
+    for key, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    assert info2.training_history == info.training_history
+    assert info2.validation_history == info.validation_history

@@ -3,6 +3,7 @@
 from .history import PruningInfo, PruningRecord, StopReason
 from .loop import (
     FINE_TUNING,
+    FineTuneCheckpoint,
     PruningCheckpoint,
     PruningOptions,
     check_pruning_request,
@@ -13,6 +14,7 @@ from .loop import (
 
 __all__ = [
     "FINE_TUNING",
+    "FineTuneCheckpoint",
     "PruningCheckpoint",
     "PruningInfo",
     "PruningOptions",

@@ -18,7 +18,7 @@ from .. import graph
 from ..data import ImageData, split_validation, to_image_data
 from ..errors import InputError
 from ..importance import taylor_scores
-from ..train import TrainingOptions, evaluate, train_network
+from ..train import TrainingOptions, TrainingState, evaluate, train_network
 from ..train.augment import to_float
 from ..train.batches import iterate_batches, to_device
 from ..train.device import prepare_model, resolve_device
@@ -61,6 +61,16 @@ class PruningOptions:
 
 
 IterationCallback = Callable[[int, nn.Module, PruningInfo], None]
+FineTuneCallback = Callable[["FineTuneCheckpoint"], None]
+
+
+@dataclass
+class FineTuneCheckpoint:
+    """Where the fine-tuning of one pruning iteration stood after an epoch."""
+
+    iteration: int  # the pruning iteration being fine-tuned
+    plan: dict[int, list[int]]  # its plan, applied to the checkpoint's network
+    state: TrainingState
 
 
 @dataclass
@@ -69,6 +79,7 @@ class PruningCheckpoint:
 
     network: nn.Module  # the best network so far (the result of info.plans)
     info: PruningInfo
+    fine_tune: FineTuneCheckpoint | None = None  # the next iteration's fine-tuning, part done
 
 # Fine-tuning after each prune: MATLAB's example (sgdm, batch 128, 5 epochs, best-validation on
 # accuracy) with a learning rate for recovering a trained network, not for training from scratch.
@@ -96,6 +107,7 @@ def compress_network_using_taylor_pruning(
     layer_names: Sequence[str] | None = None,
     min_increment: float | None = 0.005,
     on_iteration: IterationCallback | None = None,
+    on_fine_tune_epoch: FineTuneCallback | None = None,
     resume_from: PruningCheckpoint | None = None,
 ) -> tuple[nn.Module, PruningInfo]:
     """Prune ``net`` until validation can no longer be held at ``validation_threshold``.
@@ -103,8 +115,9 @@ def compress_network_using_taylor_pruning(
     Returns the most compressed network that met the threshold (the input is never
     modified) and its PruningInfo. ``options`` are the fine-tuning options of every
     iteration; their validation data (else a fixed split of ``train_data``) decides.
-    ``on_iteration(iteration, best_net, info)`` runs after every accepted pruning iteration
-    (to checkpoint); ``resume_from`` continues a run from such a checkpoint.
+    ``on_iteration(iteration, best_net, info)`` runs after the baseline check and every
+    accepted pruning iteration, ``on_fine_tune_epoch(FineTuneCheckpoint)`` after every
+    fine-tuning epoch (both to checkpoint); ``resume_from`` continues from them.
     """
     train_opts = options or default_fine_tuning_options()
     opts = check_pruning_request(
@@ -117,7 +130,9 @@ def compress_network_using_taylor_pruning(
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
         train_opts = train_opts.replace(validation_data=val)
-    return _Search(net, data, loss, train_opts, opts, on_iteration, resume_from).run()
+    search = _Search(net, data, loss, train_opts, opts, resume_from)
+    search.on_iteration, search.on_fine_tune_epoch = on_iteration, on_fine_tune_epoch
+    return search.run()
 
 
 def check_pruning_request(metric: str, *, validation_threshold: float,
@@ -142,15 +157,18 @@ class _Search:
     checkpoint of iteration k-1 makes the same choices as one that never stopped.
     """
 
+    on_iteration: IterationCallback | None = None
+    on_fine_tune_epoch: FineTuneCallback | None = None
+
     def __init__(self, net, data: ImageData, loss, train_opts: TrainingOptions, opts: PruningOptions,
-                 on_iteration: IterationCallback | None, resume_from: PruningCheckpoint | None) -> None:
+                 resume_from: PruningCheckpoint | None) -> None:
         self.device = resolve_device(train_opts.execution_environment)
         self.original = net
         self.data, self.loss, self.train_opts, self.opts = data, loss, train_opts, opts
         self.val = to_image_data(train_opts.validation_data)
         check_network_input(net, data)
         self.metric = train_opts.objective_metric_name
-        self.on_iteration = on_iteration
+        self.pending = resume_from.fine_tune if resume_from else None
         self.example = to_float(data.images[:1]).to(self.device)
         graph.trace_channels(net, (self.example.to(next(net.parameters()).device),))  # untraceable: fail now
         if resume_from is None:
@@ -169,6 +187,8 @@ class _Search:
         try:
             if not self.info.pruning_history:
                 self._baseline()
+                if self.info.pruning_history[0].meets_threshold and self.on_iteration:
+                    self.on_iteration(0, self.best, self.info)
             first = self.info.pruning_history[0]
             self.info.stop_reason = StopReason.UNMET if not first.meets_threshold else self._iterate()
         except KeyboardInterrupt:
@@ -197,11 +217,16 @@ class _Search:
             removed = original - count_learnables(self.best)
             if removed >= goal * (1 - 1e-9):
                 return StopReason.GOAL
-            step = self._prune_step(iteration, min(increment, goal - removed))
+            resume = None
+            if self.pending is not None and self.pending.iteration == iteration:
+                plan, resume = self.pending.plan, self.pending.state
+                step = graph.prune(self.best, (self.example,), plan), plan
+            else:
+                step = self._prune_step(iteration, min(increment, goal - removed))
             if step is None:
                 return StopReason.NOTHING_LEFT
             pruned, plan = step
-            tuned, value, diverged = self._fine_tune(iteration, pruned)
+            tuned, value, diverged = self._fine_tune(iteration, pruned, plan, resume)
             if diverged:
                 return StopReason.DIVERGED
             learnables = count_learnables(tuned)
@@ -247,9 +272,12 @@ class _Search:
         order = order[: size * self.opts.num_importance_score_iterations]
         return iterate_batches(images, labels, order, size)
 
-    def _fine_tune(self, iteration: int, net: nn.Module) -> tuple[nn.Module, float, bool]:
+    def _fine_tune(self, iteration: int, net: nn.Module, plan: dict[int, list[int]],
+                   resume: TrainingState | None) -> tuple[nn.Module, float, bool]:
         opts = self.train_opts.replace(seed=self.train_opts.seed + iteration)
-        net, tinfo = train_network(net, self.data, self.loss, opts)
+        report = self.on_fine_tune_epoch
+        on_epoch = None if report is None else lambda s: report(FineTuneCheckpoint(iteration, plan, s))
+        net, tinfo = train_network(net, self.data, self.loss, opts, on_epoch=on_epoch, resume=resume)
         for r in tinfo.training_history:
             self.info.training_history.append(
                 PrunedTrainingRecord(iteration, r.iteration, r.loss, r.accuracy, r.learn_rate))

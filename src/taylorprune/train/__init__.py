@@ -3,13 +3,14 @@
 from .device import resolve_device
 from .evaluate import evaluate, test_net
 from .history import TrainingInfo, TrainingRecord, ValidationRecord
-from .loop import train_network
+from .loop import TrainingState, train_network
 from .options import TrainingOptions
 
 __all__ = [
     "TrainingInfo",
     "TrainingOptions",
     "TrainingRecord",
+    "TrainingState",
     "ValidationRecord",
     "evaluate",
     "resolve_device",

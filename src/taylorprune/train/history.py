@@ -42,3 +42,10 @@ class TrainingInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainingInfo:
+        return cls(
+            [TrainingRecord(**r) for r in d["training_history"]],
+            [ValidationRecord(**r) for r in d["validation_history"]],
+            d["output_network_iteration"], d["stop_reason"], d["elapsed_s"], d["images_per_second"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,16 +27,46 @@ _FLUSH_EVERY = 25  # iterations between host syncs for the history and the progr
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+@dataclass
+class TrainingState:
+    """Where a train_network call stood after an epoch: enough to continue it exactly.
+
+    Plain tensors, numbers and dicts only, so it saves with torch.save and loads back with
+    ``torch.load(weights_only=True)`` (no pickled code).
+    """
+
+    epoch: int  # epochs completed
+    iteration: int
+    network: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    generator: torch.Tensor  # state of the shuffling/augmentation generator
+    torch_rng: torch.Tensor  # global CPU RNG (dropout and the like)
+    order: torch.Tensor  # the current epoch order (what shuffle="once" keeps)
+    info: dict[str, Any]  # TrainingInfo.to_dict() so far
+    best: dict[str, Any] | None  # {"score", "iteration", "network"} of the best validation
+    train_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+EpochCallback = Callable[[TrainingState], None]
+
+
 def train_network(
     net: nn.Module,
     train: Any,
     loss: str | LossFn = "crossentropy",
     options: TrainingOptions | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
+    resume: TrainingState | None = None,
 ) -> tuple[nn.Module, TrainingInfo]:
     """Train ``net`` in place on ``train`` (ImageData or (X, y)); return it and its history.
 
     With output_network="best-validation" the returned weights are those of the
-    validation with the best objective metric, not the last iteration.
+    validation with the best objective metric, not the last iteration. ``on_epoch`` gets a
+    TrainingState after every epoch (to checkpoint); ``resume`` continues from one.
     """
     opts = options or TrainingOptions()
     data = to_image_data(train)
@@ -47,7 +79,7 @@ def train_network(
     net = prepare_model(net, device)
     check_network_input(net, data)
     run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16)
-    return run.net, run.fit()
+    return run.net, run.fit(on_epoch, resume)
 
 
 class _Run:
@@ -66,14 +98,18 @@ class _Run:
         self.iteration = 0
         self.train_seconds = 0.0
 
-    def fit(self) -> TrainingInfo:
+    def fit(self, on_epoch: EpochCallback | None, resume: TrainingState | None) -> TrainingInfo:
         start = time.perf_counter()
         total = self.opts.max_epochs * self.per_epoch
         bar = tqdm(total=total, disable=not self.opts.verbose, delay=2.0, unit="it", leave=False)
         order = torch.randperm(len(self.data), generator=self.generator)
+        first = 0
+        if resume is not None:
+            order, first = self._restore(resume), resume.epoch
+            bar.update(self.iteration)
         self.info.stop_reason = "Max epochs completed."
         try:
-            for epoch in range(self.opts.max_epochs):
+            for epoch in range(first, self.opts.max_epochs):
                 if self.opts.shuffle == "every-epoch" and epoch > 0:
                     order = torch.randperm(len(self.data), generator=self.generator)
                 if self.opts.shuffle == "never":
@@ -81,6 +117,8 @@ class _Run:
                 if not self._epoch(epoch, order, bar):
                     self.info.stop_reason = "Training diverged (non-finite loss)."
                     break
+                if on_epoch is not None:
+                    on_epoch(self._state(epoch + 1, order))
         finally:
             bar.close()
         if self.val is not None and (not self.info.validation_history or
@@ -91,6 +129,26 @@ class _Run:
         seen = self.iteration * self.batch
         self.info.images_per_second = seen / self.train_seconds if self.train_seconds else 0.0
         return self.info
+
+    def _state(self, epochs_done: int, order: torch.Tensor) -> TrainingState:
+        best = None
+        if self.best is not None:
+            best = {"score": self.best[0], "iteration": self.best[1], "network": self.best[2]}
+        return TrainingState(
+            epochs_done, self.iteration, self.net.state_dict(), self.optimizer.state_dict(),
+            self.generator.get_state(), torch.get_rng_state(), order, self.info.to_dict(), best,
+            self.train_seconds)
+
+    def _restore(self, state: TrainingState) -> torch.Tensor:
+        self.net.load_state_dict(state.network)
+        self.optimizer.load_state_dict(state.optimizer)
+        self.generator.set_state(state.generator)
+        torch.set_rng_state(state.torch_rng)
+        self.iteration, self.train_seconds = state.iteration, state.train_seconds
+        self.info = TrainingInfo.from_dict(state.info)
+        if state.best is not None:
+            self.best = (state.best["score"], state.best["iteration"], state.best["network"])
+        return state.order
 
     def _epoch(self, epoch: int, order: torch.Tensor, bar) -> bool:
         """One pass; False when the loss became non-finite."""

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .. import graph
-from .layers import FP32_BYTES, LayerReport, build_layers
+from .layers import LayerReport, Shrinkable, build_layers
 from .macs import count_macs
 
 INT8_BYTES = 1  # bytes per learnable stored as int8 (scales and zero points not counted)
@@ -45,7 +45,7 @@ class GroupReport:
 
 
 @dataclass(frozen=True)
-class CompressionReport:
+class CompressionReport(Shrinkable):
     """Size, compute and the pruning reach of one network; rendered by ``report.analysis``."""
 
     network: str  # class name of the analysed module
@@ -58,25 +58,12 @@ class CompressionReport:
     uncounted_macs: tuple[str, ...]  # modules with learnables whose MACs are not counted
 
     @property
-    def memory_bytes(self) -> int:
-        return self.learnables * FP32_BYTES
-
-    @property
-    def min_memory_bytes(self) -> int:
-        return self.min_learnables * FP32_BYTES
-
-    @property
     def int8_memory_bytes(self) -> int:
         return self.learnables * INT8_BYTES
 
     @property
     def min_int8_memory_bytes(self) -> int:
         return self.min_learnables * INT8_BYTES
-
-    @property
-    def max_reduction(self) -> float:
-        """Largest fraction (0..1) of the learnables that pruning can remove."""
-        return 1 - self.min_learnables / self.learnables if self.learnables else 0.0
 
     @property
     def frozen_layers(self) -> tuple[LayerReport, ...]:

@@ -20,18 +20,11 @@ FP32_BYTES = 4  # bytes per learnable stored as float32
 _FILTER_ROLES = ("out", "norm", "scale")  # member roles that sit on a layer's output dim
 
 
-@dataclass(frozen=True)
-class LayerReport:
-    """One module that owns learnables."""
+class Shrinkable:
+    """Sizes derived from ``learnables`` and ``min_learnables`` (shared by layer and network rows)."""
 
-    name: str  # qualified module name; "" for parameters of the network module itself
-    type: str  # class name, e.g. "Conv2d"
-    learnables: int  # trainable parameter elements owned directly (not by submodules)
-    macs: int  # multiply-accumulates per example of the ops this module runs
-    filters: int  # positions along the weight's output dim (out channels)
-    prunable_filters: int  # filters in prunable channel groups
-    min_learnables: int  # learnables left when every prunable group keeps one channel
-    frozen_reason: str | None  # why some filters cannot be pruned, in the engine's words
+    learnables: int
+    min_learnables: int
 
     @property
     def memory_bytes(self) -> int:
@@ -43,8 +36,23 @@ class LayerReport:
 
     @property
     def max_reduction(self) -> float:
-        """Largest fraction (0..1) of this layer's learnables pruning can remove."""
+        """Largest fraction (0..1) of the learnables that pruning can remove."""
         return 1 - self.min_learnables / self.learnables if self.learnables else 0.0
+
+
+@dataclass(frozen=True)
+class LayerReport(Shrinkable):
+    """One module that owns learnables."""
+
+    name: str  # qualified module name; "" for parameters of the network module itself
+    type: str  # class name, e.g. "Conv2d"
+    learnables: int  # trainable parameter elements owned directly (not by submodules)
+    macs: int  # multiply-accumulates per example of the ops this module runs
+    filters: int  # positions along the weight's output dim (out channels)
+    prunable_filters: int  # filters in prunable channel groups
+    min_learnables: int  # learnables left when every prunable group keeps one channel
+    frozen_reason: str | None  # why some filters cannot be pruned, in the engine's words
+
 
 
 def build_layers(

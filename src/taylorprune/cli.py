@@ -211,8 +211,9 @@ def _train(args: argparse.Namespace) -> int:
     if options.plots == "training-progress":
         plot_training(info, out / "training-progress.png")
     best = max((r.accuracy for r in info.validation_history), default=float("nan"))
-    print(f"trained {info.output_network_iteration} iterations in {info.elapsed_s:.1f} s "
-          f"({info.images_per_second:.0f} images/s); best validation accuracy: {best:.2f}")
+    print(f"trained {len(info.training_history)} iterations in {info.elapsed_s:.1f} s "
+          f"({info.images_per_second:.0f} images/s); best validation accuracy: {best:.2f}, "
+          f"kept the network of iteration {info.output_network_iteration}")
     print(f"accuracy: {accuracy:.2f}")
     print(f"saved {out / 'model.safetensors'}")
     return 0

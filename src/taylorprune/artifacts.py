@@ -177,10 +177,15 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def is_network_file(spec: str) -> bool:
+    """Whether a --model value names a taylorprune .safetensors file rather than a spec."""
+    return Path(spec).suffix == ".safetensors"
+
+
 def resolve_network(spec: str, *, weights: str | None = None, pretrained: bool = False,
                     trust_checkpoint: bool = False, **kwargs: Any) -> nn.Module:
     """A model spec or a taylorprune file: what every CLI --model accepts."""
-    if Path(spec).suffix == ".safetensors":
+    if is_network_file(spec):
         net = load_network(spec)
         return load_weights(net, weights, trust=trust_checkpoint) if weights else net
     if Path(spec).is_file():

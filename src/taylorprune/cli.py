@@ -87,11 +87,10 @@ def _load_data(args: argparse.Namespace):
 
 def _load_model(args: argparse.Namespace, num_classes: int):
     from .artifacts import resolve_network
-    from .models import is_builder_spec
+    from .models import builder_kwargs
 
-    kwargs = {"num_classes": num_classes} if is_builder_spec(args.model) else {}
     return resolve_network(args.model, weights=args.weights, pretrained=args.pretrained,
-                           trust_checkpoint=args.trust_checkpoint, **kwargs)
+                           trust_checkpoint=args.trust_checkpoint, **builder_kwargs(args.model, num_classes))
 
 
 # Flags for TrainingOptions, made from its fields; a few short aliases MATLAB users expect.
@@ -138,13 +137,13 @@ def _architecture(model: str, num_classes: int) -> tuple[str, dict, list]:
     A taylorprune file already records them (so a trained or pruned network can be trained
     or pruned further); a spec is its own base.
     """
-    from .artifacts import read_manifest
-    from .models import is_builder_spec
+    from .artifacts import is_network_file, read_manifest
+    from .models import builder_kwargs
 
-    if Path(model).suffix == ".safetensors" and Path(model).is_file():
+    if is_network_file(model):
         manifest = read_manifest(model)
         return manifest["spec"], manifest["kwargs"], manifest["plans"]
-    return model, ({"num_classes": num_classes} if is_builder_spec(model) else {}), []
+    return model, builder_kwargs(model, num_classes), []
 
 
 def _validation_frequency(args: argparse.Namespace, train) -> int:
@@ -395,9 +394,9 @@ def _configure_benchmark(p: argparse.ArgumentParser) -> None:
 def _load_baseline(spec: str, num_classes: int):
     """The network to compare with: untrained weights do, only its shape and cost matter."""
     from .artifacts import resolve_network
-    from .models import is_builder_spec
+    from .models import builder_kwargs
 
-    return resolve_network(spec, **({"num_classes": num_classes} if is_builder_spec(spec) else {}))
+    return resolve_network(spec, **builder_kwargs(spec, num_classes))
 
 
 @command("benchmark", "measure latency and throughput (PyTorch, onnxruntime) against a baseline, "

@@ -4,7 +4,7 @@ from . import cifar_resnet  # noqa: F401  (registers the CIFAR ResNets)
 from .checkpoints import load_weights, read_state_dict
 from .normalize import Normalize
 from .registry import create_model, list_models, register_model
-from .spec import InputNormalized, build_model, is_builder_spec, load_model
+from .spec import InputNormalized, build_model, builder_kwargs, load_model
 
 __all__ = [
     "InputNormalized",
@@ -13,7 +13,7 @@ __all__ = [
     "create_model",
     "list_models",
     "load_model",
-    "is_builder_spec",
+    "builder_kwargs",
     "load_weights",
     "read_state_dict",
     "register_model",

@@ -35,9 +35,10 @@ class InputNormalized(nn.Module):
         return self.net(self.normalize(x))
 
 
-def is_builder_spec(spec: object) -> bool:
-    """Specs whose builders take ``num_classes`` (built-in names and torchvision models)."""
-    return isinstance(spec, str) and (spec.startswith("torchvision:") or is_registered(spec))
+def builder_kwargs(spec: object, num_classes: int) -> dict[str, int]:
+    """``{"num_classes": n}`` for specs whose builders take it (built-in names, torchvision)."""
+    takes_it = isinstance(spec, str) and (spec.startswith("torchvision:") or is_registered(spec))
+    return {"num_classes": num_classes} if takes_it else {}
 
 
 def build_model(spec: str, **kwargs: object) -> nn.Module:

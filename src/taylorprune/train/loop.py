@@ -47,7 +47,8 @@ class TrainingState:
     train_seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Shallow: ``dataclasses.asdict`` would deep-copy every weight tensor on each epoch."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 EpochCallback = Callable[[TrainingState], None]

@@ -52,6 +52,17 @@ def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys
     assert net.eval()(torch.rand(2, 3, 8, 8)).shape == (2, 3)
 
 
+def test_prune_min_increment_none_is_matlabs_rule(folder, tmp_path):
+    out = tmp_path / "matlab"
+    assert main(["prune", "--model", TINY, "--data", str(folder), "--min-accuracy", "0", "--goal", "0.1",
+                 "--increment", "0.1", "--min-increment", "none", "--epochs", "1", "--batch-size", "32",
+                 "--validation", "30", "--score-iterations", "1", "--out", str(out), "--quiet",
+                 "--execution-environment", "cpu"]) == 0
+    assert json.loads((out / "options.json").read_text())["min_increment"] is None
+    with pytest.raises(SystemExit):
+        main(["prune", "--model", TINY, "--min-increment", "half"])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["test", "--model", TINY, "--data", "/no/such/data"], "/no/such/data"),
     (["test", "--model", "resnet21", "--data", "{folder}"], "unknown model 'resnet21'"),

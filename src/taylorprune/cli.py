@@ -249,6 +249,9 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--increment", type=float, default=0.05,
                    help="learnables removed per iteration, as a fraction of the original")
     p.add_argument("--goal", type=float, default=1.0, help="stop once this fraction of learnables is gone")
+    p.add_argument("--min-increment", type=_fraction_or_none, default=0.005,
+                   help="after a failed step retry with half the step down to this fraction of the "
+                        "original learnables; 'none' stops at the first failure (MATLAB's rule)")
     p.add_argument("--score-iterations", type=int, default=20,
                    help="mini-batches whose Taylor scores are accumulated before each prune")
     p.add_argument("--layers", help="comma-separated module names: prune only their channel groups")
@@ -273,7 +276,7 @@ def _prune(args: argparse.Namespace) -> int:
 
     options = _training_options(args)  # bad options fail before any data is read
     pruning = dict(validation_threshold=args.min_accuracy, learnables_reduction_goal=args.goal,
-                   learnables_reduction_increment=args.increment,
+                   learnables_reduction_increment=args.increment, min_increment=args.min_increment,
                    num_importance_score_iterations=args.score_iterations,
                    layer_names=tuple(args.layers.split(",")) if args.layers else None)
     check_pruning_request(options.objective_metric_name, **pruning)
@@ -290,6 +293,15 @@ def _prune(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(info)))
     print(f"saved {out / 'model.safetensors'}, report {out / 'report.md'}")
     return 0
+
+
+def _fraction_or_none(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'none'") from None
 
 
 def _input_size(text: str) -> tuple[int, ...]:

@@ -62,3 +62,16 @@ def test_benchmark_against_a_baseline_spec(pruned, capsys):
 def test_benchmark_rejects_an_unknown_runtime(pruned, capsys):
     assert main(["benchmark", "--model", str(pruned[1]), "--runtimes", "tensorrt"]) == 2
     assert "unknown runtime tensorrt" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where no GPU is visible")
+def test_benchmark_cuda_runtime_without_a_gpu_is_one_line(pruned, capsys):
+    assert main(["benchmark", "--model", str(pruned[1]), "--runtimes", "pytorch-cuda"]) == 2
+    assert "need a CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_benchmark_on_the_gpu(pruned, capsys):
+    assert main(["benchmark", "--model", str(pruned[1]), "--baseline", "resnet20", "--runtimes",
+                 "pytorch-cuda,pytorch-cuda-bf16", "--batch-sizes", "1,128", "--repeats", "3"]) == 0
+    assert "pytorch-cuda-bf16" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from .. import graph
 from ..analysis import count_macs
 from ..errors import InputError
 from .machine import describe_machine
-from .runners import RUNNERS
+from .runners import CUDA_RUNTIMES, RUNNERS
 from .timing import Latency, measure_interleaved
 
 
@@ -36,6 +36,9 @@ class BenchmarkOptions:
         if unknown or not self.runtimes:
             raise InputError(f"unknown runtime {', '.join(unknown) or '(none)'}; "
                              f"choose from {', '.join(RUNNERS)}")
+        if set(self.runtimes) & set(CUDA_RUNTIMES) and not torch.cuda.is_available():
+            raise InputError("the runtimes pytorch-cuda and pytorch-cuda-bf16 need a CUDA GPU, and none is "
+                             "visible; use pytorch or onnxruntime")
         if not self.batch_sizes or min(self.batch_sizes) < 1:
             raise InputError(f"batch sizes must be >= 1, got {self.batch_sizes}")
         if self.repeats < 1 or self.warmup < 0 or self.threads < 0:

@@ -5,6 +5,7 @@ Adding a runtime is one function and one entry in ``RUNNERS``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,4 +42,29 @@ def onnxruntime_cpu(net: nn.Module, x: torch.Tensor, scratch: Path, threads: int
     return lambda: session.run(None, feed)
 
 
-RUNNERS: dict[str, Runner] = {"pytorch": pytorch_eager, "onnxruntime": onnxruntime_cpu}
+def pytorch_cuda(net: nn.Module, x: torch.Tensor, scratch: Path, threads: int) -> Callable[[], object]:
+    """PyTorch eager on the GPU, fp32, channels_last; each call waits for the device to finish."""
+    return _on_cuda(net, x, bf16=False)
+
+
+def pytorch_cuda_bf16(net: nn.Module, x: torch.Tensor, scratch: Path, threads: int) -> Callable[[], object]:
+    """As pytorch-cuda under bf16 autocast, the precision taylorprune trains in on CUDA."""
+    return _on_cuda(net, x, bf16=True)
+
+
+def _on_cuda(net: nn.Module, x: torch.Tensor, *, bf16: bool) -> Callable[[], object]:
+    gpu = copy.deepcopy(net).cuda().to(memory_format=torch.channels_last)
+    batch = x.cuda().contiguous(memory_format=torch.channels_last)
+
+    def call() -> object:
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=bf16):
+            out = gpu(batch)
+        torch.cuda.synchronize()
+        return out
+
+    return call
+
+
+RUNNERS: dict[str, Runner] = {"pytorch": pytorch_eager, "onnxruntime": onnxruntime_cpu,
+                              "pytorch-cuda": pytorch_cuda, "pytorch-cuda-bf16": pytorch_cuda_bf16}
+CUDA_RUNTIMES = ("pytorch-cuda", "pytorch-cuda-bf16")

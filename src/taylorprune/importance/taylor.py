@@ -33,12 +33,12 @@ class ScorePoint:
     dim: int = 1  # channel axis of the module's output
 
 
-def _in_group_order(products: torch.Tensor, point: ScorePoint) -> torch.Tensor:
-    """(N, C) per output channel to (N, group size), summing each group channel's positions."""
-    select = torch.zeros(products.shape[1], len(point.indices), device=products.device)
+def _selector(point: ScorePoint, channels: int, device: torch.device) -> torch.Tensor:
+    """(C, group size) 0/1 matrix: products @ it sums each group channel's output positions."""
+    select = torch.zeros(channels, len(point.indices))
     for k, pos in enumerate(point.indices):
         select[list(pos) if isinstance(pos, Sequence) else [pos], k] = 1.0
-    return products @ select
+    return select.to(device)
 
 
 @dataclass
@@ -70,8 +70,10 @@ def taylor_scores(
         modules[name].register_forward_hook(lambda m, a, out, name=name: captured.append((name, out)))
         for name in wanted
     ]
-    # Per group: row 0 sums |t_n|, row 1 sums -t_n over examples.
-    totals = {gid: torch.zeros(2, len(pts[0].indices), dtype=torch.float64) for gid, pts in points.items()}
+    # Per group: row 0 sums |t_n|, row 1 sums -t_n over examples; kept on the device and read
+    # once at the end, so scoring adds no host sync per mini-batch.
+    totals: dict[int, torch.Tensor] = {}
+    selectors: dict[tuple[int, int], torch.Tensor] = {}  # per (group, point)
     dims = {(p.module, p.call): p.dim for pts in points.values() for p in pts}
     examples = 0
     was_training = net.training
@@ -82,9 +84,14 @@ def taylor_scores(
             loss = loss_fn(net(x).float(), y) * len(x)  # summed over the batch: per-example gradients
             contrib = _channel_products(loss, captured, dims)
             for gid, pts in points.items():
-                t = sum(_in_group_order(contrib[p.module, p.call], p) for p in pts)  # (N, group size)
-                totals[gid][0] += t.abs().sum(0).double().cpu()
-                totals[gid][1] -= t.sum(0).double().cpu()
+                t = 0
+                for k, p in enumerate(pts):
+                    products = contrib[p.module, p.call]  # (N, C)
+                    if (gid, k) not in selectors:
+                        selectors[gid, k] = _selector(p, products.shape[1], products.device)
+                    t = t + products @ selectors[gid, k]  # (N, group size)
+                row = torch.stack([t.abs().sum(0), -t.sum(0)]).double()
+                totals[gid] = totals[gid] + row if gid in totals else row
             examples += len(x)
     finally:
         for h in hooks:
@@ -92,7 +99,8 @@ def taylor_scores(
         net.train(was_training)
     if examples == 0:
         raise ValueError("no mini-batches were given to score")
-    return {gid: ChannelScores(t[0] / examples, t[1] / examples, examples) for gid, t in totals.items()}
+    host = {gid: t.cpu() for gid, t in totals.items()}
+    return {gid: ChannelScores(t[0] / examples, t[1] / examples, examples) for gid, t in host.items()}
 
 
 def _channel_products(

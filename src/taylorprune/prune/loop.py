@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..errors import InputError
 from ..importance import taylor_scores
 from ..train import TrainingOptions, TrainingState, evaluate, train_network
 from ..train.augment import to_float
-from ..train.batches import iterate_batches, to_device
+from ..train.batches import iterate_batches
 from ..train.device import prepare_model, resolve_device
 from ..train.evaluate import check_network_input
 from .candidates import candidates_from_graph, describe_unprunable, pruned_layers, score_points
@@ -164,8 +165,11 @@ class _Search:
                  resume_from: PruningCheckpoint | None) -> None:
         self.device = resolve_device(train_opts.execution_environment)
         self.original = net
-        self.data, self.loss, self.train_opts, self.opts = data, loss, train_opts, opts
-        self.val = to_image_data(train_opts.validation_data)
+        # Both sets move to the device once here, not in every fine-tuning and scoring call.
+        self.data = _on_device(data, self.device)
+        self.val = _on_device(to_image_data(train_opts.validation_data), self.device)
+        self.loss, self.opts = loss, opts
+        self.train_opts = train_opts.replace(validation_data=self.val)
         check_network_input(net, data)
         self.metric = train_opts.objective_metric_name
         self.pending = resume_from.fine_tune if resume_from else None
@@ -202,8 +206,19 @@ class _Search:
         self._log(f"stopped: {self.info.stop_reason.value} {self.info.stop_detail}".rstrip())
         return self.best, self.info
 
+    @contextlib.contextmanager
+    def _timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of the block to info.time_split[phase] (device work included)."""
+        start = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        split = self.info.time_split
+        split[phase] = split.get(phase, 0.0) + time.perf_counter() - start
+
     def _baseline(self) -> None:
-        base = evaluate(self.best, self.val, device=self.device)[self.metric]
+        with self._timed("validation"):
+            base = evaluate(self.best, self.val, device=self.device)[self.metric]
         self.info.pruning_history.append(PruningRecord(0, self.info.original_learnables, 0.0, base, self.meets(base)))
         self._log(f"unpruned network: validation {self.metric} {base:.2f} "
                   f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables")
@@ -220,7 +235,8 @@ class _Search:
             resume = None
             if self.pending is not None and self.pending.iteration == iteration:
                 plan, resume = self.pending.plan, self.pending.state
-                step = graph.prune(self.best, (self.example,), plan), plan
+                with self._timed("surgery"):
+                    step = graph.prune(self.best, (self.example,), plan), plan
             else:
                 step = self._prune_step(iteration, min(increment, goal - removed))
             if step is None:
@@ -251,21 +267,24 @@ class _Search:
 
     def _prune_step(self, iteration: int, target: float) -> tuple[nn.Module, dict[int, list[int]]] | None:
         """Score, select and remove channels from the current best network; None if nothing is left."""
-        cg = graph.trace_channels(self.best, (self.example,))
-        points = score_points(cg, self.opts.layer_names)
+        with self._timed("surgery"):
+            cg = graph.trace_channels(self.best, (self.example,))
+            points = score_points(cg, self.opts.layer_names)
         if not points:
             self.info.stop_detail = describe_unprunable(cg)
             return None
-        scores = taylor_scores(self.best, self._score_batches(iteration), points,
-                               None if isinstance(self.loss, str) else self.loss)
+        with self._timed("scoring"):
+            scores = taylor_scores(self.best, self._score_batches(iteration), points,
+                                   None if isinstance(self.loss, str) else self.loss)
         plan, _ = select_channels(candidates_from_graph(cg, scores), math.ceil(target))
         if not plan:
             self.info.stop_detail = describe_unprunable(cg)
             return None
-        return graph.prune(self.best, (self.example,), plan), plan
+        with self._timed("surgery"):
+            return graph.prune(self.best, (self.example,), plan), plan
 
     def _score_batches(self, iteration: int):
-        images, labels = to_device(self.data, self.device)
+        images, labels = self.data.images, self.data.labels
         generator = torch.Generator().manual_seed(self.train_opts.seed * 1_000_003 + iteration)
         order = torch.randperm(len(self.data), generator=generator)
         size = min(self.train_opts.mini_batch_size, len(self.data))
@@ -278,6 +297,9 @@ class _Search:
         report = self.on_fine_tune_epoch
         on_epoch = None if report is None else lambda s: report(FineTuneCheckpoint(iteration, plan, s))
         net, tinfo = train_network(net, self.data, self.loss, opts, on_epoch=on_epoch, resume=resume)
+        split = self.info.time_split
+        split["fine_tuning"] = split.get("fine_tuning", 0.0) + tinfo.training_seconds
+        split["validation"] = split.get("validation", 0.0) + tinfo.elapsed_s - tinfo.training_seconds
         for r in tinfo.training_history:
             self.info.training_history.append(
                 PrunedTrainingRecord(iteration, r.iteration, r.loss, r.accuracy, r.learn_rate))
@@ -292,3 +314,7 @@ class _Search:
     def _log(self, line: str) -> None:
         if self.train_opts.verbose:
             tqdm.write(line)
+
+
+def _on_device(data: ImageData, device: torch.device) -> ImageData:
+    return ImageData(data.images.to(device), data.labels.to(device), data.classes)

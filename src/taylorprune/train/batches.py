@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 
 from ..data import ImageData
-from .augment import random_crop_flip, to_float
+from .augment import draw_crop_flip, random_crop_flip, to_float
 
 
 def to_device(data: ImageData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,11 +25,17 @@ def iterate_batches(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x float (B, C, H, W) in [0, 1], y (B,)) following ``order`` (indices)."""
+    """Yield (x float (B, C, H, W) in [0, 1], y (B,)) following ``order`` (indices).
+
+    The order and the epoch's augmentation draws go to the device once, up front, so the
+    loop itself never waits on a host-to-device copy.
+    """
     stop = len(order) - (len(order) % batch_size if drop_last else 0)
+    order = order.to(images.device)
+    draws = draw_crop_flip(len(order), generator=generator).to(images.device) if augment else None
     for start in range(0, stop, batch_size):
-        idx = order[start : start + batch_size].to(images.device)
+        idx = order[start : start + batch_size]
         x = images[idx]
-        if augment:
-            x = random_crop_flip(x, generator=generator)
+        if draws is not None:
+            x = random_crop_flip(x, draws[start : start + batch_size])
         yield to_float(x), labels[idx]

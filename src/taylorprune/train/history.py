@@ -35,6 +35,7 @@ class TrainingInfo:
     stop_reason: str = ""
     elapsed_s: float = 0.0  # wall time of the whole call, seconds
     images_per_second: float = 0.0  # training images processed per second of training steps
+    training_seconds: float = 0.0  # wall time in training steps; the rest of elapsed_s is validation
 
     @property
     def final_validation(self) -> ValidationRecord | None:
@@ -48,4 +49,5 @@ class TrainingInfo:
         return cls(
             [TrainingRecord(**r) for r in d["training_history"]],
             [ValidationRecord(**r) for r in d["validation_history"]],
-            d["output_network_iteration"], d["stop_reason"], d["elapsed_s"], d["images_per_second"])
+            d["output_network_iteration"], d["stop_reason"], d["elapsed_s"], d["images_per_second"],
+            d.get("training_seconds", 0.0))

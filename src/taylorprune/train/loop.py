@@ -19,6 +19,7 @@ from ..errors import InputError
 from .batches import iterate_batches, to_device
 from .device import autocast, prepare_model, resolve_device, use_bf16
 from .evaluate import check_network_input, evaluate
+from .graphs import GraphedStep
 from .history import TrainingInfo, TrainingRecord, ValidationRecord
 from .options import TrainingOptions
 from .schedule import learn_rate_at
@@ -92,7 +93,11 @@ class _Run:
         self.images, self.labels = to_device(data, device)
         self.batch = min(opts.mini_batch_size, len(data))
         self.per_epoch = max(len(data) // self.batch, 1)
-        self.optimizer = _optimizer(net, opts)
+        # On CUDA the learning rate lives in a device tensor, so a captured step reads the
+        # current value on every replay instead of the one baked in at capture.
+        self.lr = torch.tensor(opts.initial_learn_rate, device=device) if device.type == "cuda" else None
+        self.optimizer = _optimizer(net, opts, self.lr)
+        self.step = GraphedStep(self._update) if device.type == "cuda" and opts.cuda_graphs else self._update
         self.generator = torch.Generator().manual_seed(opts.seed)
         self.info = TrainingInfo()
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
@@ -127,6 +132,7 @@ class _Run:
             self._validate()
         self._select_output()
         self.info.elapsed_s = time.perf_counter() - start
+        self.info.training_seconds = self.train_seconds
         seen = self.iteration * self.batch
         self.info.images_per_second = seen / self.train_seconds if self.train_seconds else 0.0
         return self.info
@@ -135,14 +141,20 @@ class _Run:
         best = None
         if self.best is not None:
             best = {"score": self.best[0], "iteration": self.best[1], "network": self.best[2]}
+        optimizer = self.optimizer.state_dict()
+        for group in optimizer["param_groups"]:  # a plain number: the state loads on any device
+            group["lr"] = float(group["lr"])
         return TrainingState(
-            epochs_done, self.iteration, self.net.state_dict(), self.optimizer.state_dict(),
+            epochs_done, self.iteration, self.net.state_dict(), optimizer,
             self.generator.get_state(), torch.get_rng_state(), order, self.info.to_dict(), best,
             self.train_seconds)
 
     def _restore(self, state: TrainingState) -> torch.Tensor:
         self.net.load_state_dict(state.network)
         self.optimizer.load_state_dict(state.optimizer)
+        if self.lr is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr
         self.generator.set_state(state.generator)
         torch.set_rng_state(state.torch_rng)
         self.iteration, self.train_seconds = state.iteration, state.train_seconds
@@ -161,26 +173,35 @@ class _Run:
         for step, (x, y) in enumerate(batches):
             self.iteration += 1
             lr = learn_rate_at(self.opts, epoch + step / self.per_epoch)
-            loss, hits = self._step(x, y, lr)
+            self._set_learn_rate(lr)
+            loss, hits = self.step(x, y)
             pending.append((self.iteration, epoch + (step + 1) / self.per_epoch, lr, len(y), loss, hits))
             bar.update(1)
             validate = self.val is not None and self.iteration % self.opts.validation_frequency == 0
             if validate or len(pending) == _FLUSH_EVERY:
+                ok = self._flush(pending, bar)  # waits for the device: the time below is real
                 now = time.perf_counter()
                 self.train_seconds += now - tick
                 tick = now
-                if not self._flush(pending, bar):
+                if not ok:
                     return False
                 pending = []
             if validate:
                 self._validate()
                 tick = time.perf_counter()
+        ok = self._flush(pending, bar)
         self.train_seconds += time.perf_counter() - tick
-        return self._flush(pending, bar)
+        return ok
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+    def _set_learn_rate(self, lr: float) -> None:
+        if self.lr is not None:
+            self.lr.fill_(lr)  # a device write, no host sync
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, backward and optimizer step on one mini-batch: the part a CUDA graph captures."""
         with autocast(self.device, self.bf16):
             logits = self.net(x)
             loss = self.loss_fn(logits.float(), y)
@@ -235,12 +256,16 @@ def _loss_function(loss: str | LossFn, opts: TrainingOptions) -> LossFn:
     raise InputError(f"unknown loss {loss!r}; use 'crossentropy' or pass a function (logits, targets) -> loss")
 
 
-def _optimizer(net: nn.Module, opts: TrainingOptions) -> torch.optim.Optimizer:
+def _optimizer(net: nn.Module, opts: TrainingOptions, lr: torch.Tensor | None) -> torch.optim.Optimizer:
+    """The solver; with a device-tensor ``lr`` (CUDA) the fused kernels, which read it on the device."""
     params = [p for p in net.parameters() if p.requires_grad]
     if not params:
         raise InputError("the network has no trainable parameters")
+    rate: float | torch.Tensor = opts.initial_learn_rate if lr is None else lr
+    fused = True if lr is not None else None
     if opts.solver == "adam":
-        return torch.optim.AdamW(params, lr=opts.initial_learn_rate, weight_decay=opts.l2_regularization)
-    return torch.optim.SGD(params, lr=opts.initial_learn_rate, momentum=opts.momentum,
-                           weight_decay=opts.l2_regularization)
+        return torch.optim.AdamW(params, lr=rate, weight_decay=opts.l2_regularization, fused=fused,
+                                 capturable=lr is not None)
+    return torch.optim.SGD(params, lr=rate, momentum=opts.momentum, weight_decay=opts.l2_regularization,
+                           fused=fused)
 

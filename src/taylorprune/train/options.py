@@ -36,6 +36,7 @@ class TrainingOptions:
     plots: Literal["none", "training-progress"] = "none"  # PNG progress plot when a run folder is given
     execution_environment: Literal["auto", "cpu", "cuda"] = "auto"  # "auto": CUDA if available
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # "auto": bf16 autocast on CUDA, fp32 on CPU
+    cuda_graphs: bool = True  # on CUDA, capture the training step once and replay it (ignored on CPU)
     seed: int = 0  # shuffling, augmentation and initialisation
 
     def __post_init__(self) -> None:

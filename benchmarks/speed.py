@@ -114,7 +114,8 @@ def workflow(args: argparse.Namespace) -> dict:
     argv = ["prune", "--model", args.model, "--data", args.data, "--min-accuracy", str(args.min_accuracy),
             "--increment", "0.05",
             "--epochs", str(args.epochs), "--batch-size", "128", "--validation", str(args.validation), "--out", args.out, "--min-increment", args.min_increment,
-            "--quiet", *(["--pretrained"] if args.model == "cifarnet" else []),
+            "--quiet", "--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs",
+            *(["--pretrained"] if args.model == "cifarnet" else []),
             *(["--resume"] if args.resume else ["--force"])]
     code = cli(argv)
     wall = time.perf_counter() - start
@@ -141,6 +142,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per pruning iteration")
     parser.add_argument("--validation", type=int, default=5000, help="validation images carved from train")
     parser.add_argument("--resume", action="store_true", help="resume the workflow run in --out")
+    parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
+                        help="the workflow's fine-tuning captures its step in CUDA graphs (on CUDA)")
     parser.add_argument("--json", help="where to write the results")
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -116,3 +116,14 @@ def test_ctrl_c_returns_the_best_so_far(trained):
 def test_bad_requests_are_refused(kw, match):
     with pytest.raises(InputError, match=match):
         _prune(tiny_resnet(), **kw)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_run_on_the_gpu_with_cuda_graphs(trained):
+    """Surgery, scoring and graph-captured fine-tuning of each pruned shape, all on CUDA."""
+    options = _options(execution_environment="cuda", augment=True, max_epochs=2)
+    pruned, info = _prune(trained, options=options, validation_threshold=0.0,
+                          learnables_reduction_increment=0.1, learnables_reduction_goal=0.3)
+    assert info.stop_reason == StopReason.GOAL and len(info.plans) == 3
+    assert next(pruned.parameters()).is_cuda and count_learnables(pruned) == info.learnables
+    assert {"scoring", "surgery", "fine_tuning", "validation"} <= set(info.time_split)

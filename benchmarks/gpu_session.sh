@@ -22,13 +22,12 @@ export PYTHONPATH=$PWD/src:$PWD PYTHONUNBUFFERED=1 TAYLORPRUNE_DATA=$WORK/cache
 T0=$(date +%s)
 exec > >(tee -a "$OUT/session.log") 2>&1
 log() { echo "== [$(($(date +%s) - T0)) s] $*"; }
-tp() { python3 -m taylorprune "$@"; }
 
 prune_run() {  # name, budget (s), min-increment, resume flag
   local name=$1 budget=$2 minimum=$3 resume=${4:-}
   log "prune $name (budget ${budget} s, min-increment $minimum) $resume"
   timeout -s INT -k 30 "$budget" python3 benchmarks/speed.py --skip-rates --workflow --data "$DATA" \
-    --model "$WORK/train/model.safetensors" --min-increment "$minimum" --out "$WORK/prune-$name" \
+    --model "$(ls "$WORK/train/model.safetensors" 2>/dev/null || echo cifarnet)" --min-increment "$minimum" --out "$WORK/prune-$name" \
     --epochs "$PRUNE_EPOCHS" --min-accuracy "$MIN_ACCURACY" --validation "$VALIDATION" --json "$WORK/workflow-$name.json" \
     $(cat "$WORK/graphs-flag" 2>/dev/null) $resume
   log "prune $name exit $?"
@@ -66,12 +65,13 @@ EOF
   log "speed table"
   timeout 100 python3 benchmarks/speed.py --data "$DATA" --json "$WORK/speed-gpu.json"
   cp "$WORK/speed-gpu.json" "$OUT/" 2>/dev/null
+  MODE=$([ "$GRAPHS" = --cuda-graphs ] && echo ours-bf16 || echo eager-bf16-cl)
   RATE=$(python3 -c "import json; rows = json.load(open('$WORK/speed-gpu.json'))['training_steps']; \
-print(int(next(r['images_per_s'] for r in rows if r['mode'].startswith('ours-bf16') and r['batch'] == 128)))" \
+print(int(next(r['images_per_s'] for r in rows if r['mode'].startswith('$MODE') and r['batch'] == 128)))" \
     2>/dev/null || echo 8000)
   EPOCHS=$(python3 -c "print(max(min(30, $MAX_EPOCHS), min($MAX_EPOCHS, int($TRAIN_BUDGET * $RATE / 45000 / 1.15))))")
   log "train cifarnet: $EPOCHS epochs (measured $RATE images/s at batch 128)"
-  tp train --model cifarnet --data "$DATA" --validation "$VALIDATION" --epochs "$EPOCHS" --lr 0.1 --batch-size 128 \
+  timeout $((TRAIN_BUDGET * 2)) python3 -m taylorprune train --model cifarnet --data "$DATA" --validation "$VALIDATION" --epochs "$EPOCHS" --lr 0.1 --batch-size 128 \
     --momentum 0.9 --l2-regularization 5e-4 --learn-rate-schedule cosine --warmup-epochs 1 \
     --objective-metric-name accuracy --output-network best-validation --plots training-progress --seed 0 \
     --out "$WORK/train" --force --quiet $GRAPHS

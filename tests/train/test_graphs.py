@@ -17,9 +17,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def _train(net, data, **changes):
-    opts = TrainingOptions(max_epochs=3, mini_batch_size=32, verbose=False, precision="fp32",
-                           execution_environment="cuda", initial_learn_rate=0.05,
-                           learn_rate_schedule="cosine", **changes)
+    base = dict(max_epochs=3, mini_batch_size=32, verbose=False, precision="fp32", execution_environment="cuda",
+                initial_learn_rate=0.05, learn_rate_schedule="cosine")
+    opts = TrainingOptions(**{**base, **changes})
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a failed capture must fail the test
         return train_network(net, data, "crossentropy", opts)
@@ -67,7 +67,7 @@ def test_taylor_scores_on_the_gpu_match_the_cpu():
     points = {0: [ScorePoint("bn1", list(range(net.bn1.num_features)))]}
     cpu = taylor_scores(net, [(x, data.labels)], points)[0]
     gpu = taylor_scores(net.cuda(), [(x.cuda(), data.labels.cuda())], points)[0]
-    torch.testing.assert_close(gpu.score, cpu.score, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(gpu.score.double(), cpu.score, rtol=1e-5, atol=1e-9)  # float32 products
 
 
 def test_batches_stay_on_the_device():

@@ -63,3 +63,14 @@ class DataDependent(torch.nn.Module):
         if y.mean() > 0:
             y = -y
         return self.fc(y.mean((2, 3)))
+
+
+def fails_on_rank_one():
+    """A model factory that refuses to build on torchrun's rank 1 (a rank that dies early)."""
+    import os
+
+    from taylorprune.errors import InputError
+
+    if os.environ.get("RANK") == "1":
+        raise InputError("rank 1 was told to fail")
+    return tiny_resnet()

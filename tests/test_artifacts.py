@@ -18,6 +18,7 @@ from taylorprune.artifacts import (
     read_manifest,
     resolve_network,
     save_network,
+    weights_sha256,
 )
 from taylorprune.errors import InputError
 from taylorprune.models import load_model
@@ -121,6 +122,11 @@ def _pickle_bytes() -> bytes:
     ("missing field", r"manifest field 'plans' is missing or not a list"),
     ("bad plan", r"plan names group 99"),
     ("bad kwargs", r"'resnet20' cannot be rebuilt from the manifest \(.*unexpected keyword"),
+    ("bad checksum", r"manifest field 'sha256' is not 64 hexadecimal digits"),
+    ("2-d shape", r"manifest input_shape \[3, 32\] is not three positive sizes \(C, H, W\)"),
+    ("zero size", r"manifest input_shape \[3, 0, 32\] is not three positive sizes"),
+    ("huge shape", r"manifest input_shape \[3, 50000, 50000\] has more than 67,108,864 values"),
+    ("wrong channels", r"does not accept the manifest's input_shape \[4, 32, 32\] \(.*must match"),
 ])
 def test_damaged_artifacts_give_one_clear_line(saved, tmp_path, damage, expected):
     path = saved[0]
@@ -133,6 +139,11 @@ def test_damaged_artifacts_give_one_clear_line(saved, tmp_path, damage, expected
         "missing field": lambda m: m.pop("plans"),
         "bad plan": lambda m: m["plans"][0].update({"99": [0]}),
         "bad kwargs": lambda m: m["kwargs"].update(colour=3),
+        "bad checksum": lambda m: m.update(sha256="not a digest"),
+        "2-d shape": lambda m: m.update(input_shape=[3, 32]),
+        "zero size": lambda m: m.update(input_shape=[3, 0, 32]),
+        "huge shape": lambda m: m.update(input_shape=[3, 50000, 50000]),
+        "wrong channels": lambda m: m.update(input_shape=[4, 32, 32]),
     }
     if damage in edits:
         _rewrite(path, bad, edits[damage])
@@ -144,6 +155,46 @@ def test_damaged_artifacts_give_one_clear_line(saved, tmp_path, damage, expected
         load_network(bad)
     assert "\n" not in str(err.value) and str(bad) in str(err.value)
 
+
+
+def test_manifest_holds_the_weights_checksum(saved):
+    path = saved[0]
+    assert read_manifest(path)["sha256"] == weights_sha256(load_file(str(path)))
+
+
+def test_a_flipped_byte_in_the_weights_is_caught(saved, tmp_path):
+    data = bytearray(saved[0].read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little")  # safetensors: u64 header length, header, tensors
+    data[(start + len(data)) // 2] ^= 0x01  # one bit in the middle of the tensor data
+    bad = tmp_path / "flipped.safetensors"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"weights do not match the sha256 checksum in its manifest; "
+                                         r"the file was edited or damaged") as err:
+        load_network(bad)
+    assert "\n" not in str(err.value) and str(bad) in str(err.value)
+
+
+def test_files_written_before_the_checksum_still_load(saved, tmp_path):
+    path, x, y = saved
+    old = _rewrite(path, tmp_path / "old.safetensors", lambda m: m.pop("sha256"))
+    with torch.no_grad():
+        assert torch.equal(load_network(old).eval()(x), y)
+
+
+def test_checksum_covers_names_shapes_and_bytes():
+    a = {"w": torch.zeros(2, 3), "b": torch.ones(2)}
+    assert weights_sha256(a) == weights_sha256(dict(reversed(a.items())))  # name order, not dict order
+    assert weights_sha256(a) != weights_sha256({"w": torch.zeros(3, 2), "b": torch.ones(2)})
+    assert weights_sha256(a) != weights_sha256({"v": torch.zeros(2, 3), "b": torch.ones(2)})
+    assert weights_sha256(a) != weights_sha256({"w": torch.zeros(2, 3), "b": torch.tensor([1.0, 2.0])})
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (3, 0, 32), (1, 3, 32, 32)])
+def test_saving_refuses_an_input_shape_that_is_not_c_h_w(tmp_path, shape):
+    net = load_model("resnet20", width=0.25)
+    with pytest.raises(InputError, match=r"is not three positive sizes \(C, H, W\); pass input_shape="):
+        save_network(net, tmp_path / "x.safetensors", "resnet20", kwargs={"width": 0.25}, input_shape=shape)
+    assert not (tmp_path / "x.safetensors").exists()
 
 def test_missing_artifact_names_the_path(tmp_path):
     with pytest.raises(InputError, match="does not exist"):

@@ -9,21 +9,28 @@ Format 1: one ``.safetensors`` file whose header metadata key ``taylorprune`` ho
 JSON manifest: ``format`` (1), ``spec`` (model spec of the base, a ``package.module:factory``
 for a user's own class), ``kwargs`` (its builder's keyword arguments), ``plans`` (list of
 ``{"group id": [channel indices removed]}``), ``input_shape`` ([C, H, W] of one example),
-``taylorprune`` and ``torch`` (versions that wrote it), plus the caller's ``extra`` fields
-(``classes``, ``summary``, ...). Any damage is one InputError line, never a traceback.
+``sha256`` (of the weights, see ``weights_sha256``; files written before it existed load
+without the check), ``taylorprune`` and ``torch`` (versions that wrote it), plus the caller's
+``extra`` fields (``classes``, ``summary``, ...). Loading checks that the rebuilt network
+accepts ``input_shape`` and that the weights match the checksum. Any damage is one InputError
+line, never a traceback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__, graph
@@ -32,6 +39,9 @@ from .models import build_model, load_model, load_weights
 
 MANIFEST_KEY = "taylorprune"
 FORMAT_VERSION = 1
+# Largest C*H*W accepted as input_shape: loading runs one example of it, so an edited
+# [3, 50000, 50000] must fail in one line rather than allocate tens of GB. 3x4096x4096 fits.
+MAX_INPUT_VALUES = 2**26
 
 Plan = Mapping[int, Sequence[int]]
 
@@ -50,20 +60,38 @@ def save_network(
     input_shape: Sequence[int] = (3, 32, 32),
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``net`` (built from ``spec`` then pruned by ``plans``) to one .safetensors file."""
+    """Write ``net`` (built from ``spec`` then pruned by ``plans``) to one .safetensors file.
+
+    ``input_shape`` is one example's (C, H, W).
+    """
     path = Path(path)
+    problem = _shape_problem(list(input_shape))
+    if problem:
+        raise InputError(f"{problem}; pass input_shape=(C, H, W) of one example, e.g. (3, 32, 32)")
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     manifest = {
         "format": FORMAT_VERSION,
         "spec": spec,
         "kwargs": dict(kwargs or {}),
         "plans": [{str(g): [int(i) for i in ix] for g, ix in plan.items()} for plan in plans],
         "input_shape": list(input_shape),
+        "sha256": weights_sha256(state),
         "taylorprune": __version__,
         "torch": torch.__version__,
         **dict(extra or {}),
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest)}))
+
+
+def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over every tensor in name order: a line ``name dtype [shape]``, then its bytes
+    (C order, little-endian as safetensors stores them). Hex digest."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name} {str(tensor.dtype).removeprefix('torch.')} {list(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
@@ -89,12 +117,20 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def load_network(path: str | Path) -> nn.Module:
-    """Rebuild the architecture a taylorprune file records and load its weights."""
+    """Rebuild the architecture a taylorprune file records and load its weights.
+
+    The rebuilt network must accept the recorded input shape, and the weights must match the
+    manifest's sha256 (when it has one: files written before it was recorded load unchecked).
+    """
     path = Path(path)
     manifest, shapes = _read_header(path)
     net = _rebuild(manifest, path)
     _check_shapes(net, shapes, path)
-    return load_weights(net, path)
+    state = _read_tensors(path)
+    if "sha256" in manifest and weights_sha256(state) != manifest["sha256"]:
+        raise _damaged(path, "its weights do not match the sha256 checksum in its manifest")
+    net.load_state_dict(state)
+    return net
 
 
 def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
@@ -106,13 +142,24 @@ def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]
             raw = (f.metadata() or {}).get(MANIFEST_KEY)
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as err:  # safetensors raises its own error types for damaged files
-        raise InputError(
-            f"{path} is not a readable .safetensors file ({_first_line(err)}): truncated, or another "
-            "format such as a torch.save pickle renamed; write it again with save_network"
-        ) from None
+        raise _unreadable(path, err) from None
     if raw is None:
         raise InputError(f"{path} was not written by taylorprune; pass --model NAME --weights {path}")
     return _parse_manifest(raw, path), shapes
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as err:  # as in _read_header: the file changed or its data is cut short
+        raise _unreadable(path, err) from None
+
+
+def _unreadable(path: Path, err: Exception) -> InputError:
+    return InputError(
+        f"{path} is not a readable .safetensors file ({_first_line(err)}): truncated, or another "
+        "format such as a torch.save pickle renamed; write it again with save_network"
+    )
 
 
 def _parse_manifest(raw: str, path: Path) -> dict[str, Any]:
@@ -130,10 +177,13 @@ def _parse_manifest(raw: str, path: Path) -> dict[str, Any]:
     for key, (kind, words) in _FIELDS.items():
         if type(manifest.get(key)) is not kind:  # exact type: JSON true is not a format number
             raise _damaged(path, f"manifest field {key!r} is missing or not {words}")
-    shape, plans = manifest["input_shape"], manifest["plans"]
-    if not shape or not all(type(n) is int and n > 0 for n in shape):
-        raise _damaged(path, f"manifest input_shape {shape} is not a list of positive sizes")
-    for plan in plans:
+    problem = _shape_problem(manifest["input_shape"])
+    if problem:
+        raise _damaged(path, f"manifest {problem}")
+    checksum = manifest.get("sha256")
+    if checksum is not None and not (isinstance(checksum, str) and re.fullmatch("[0-9a-f]{64}", checksum)):
+        raise _damaged(path, "manifest field 'sha256' is not 64 hexadecimal digits")
+    for plan in manifest["plans"]:
         if not isinstance(plan, dict) or not all(
             g.isdigit() and isinstance(ix, list) and all(type(i) is int for i in ix)
             for g, ix in plan.items()
@@ -142,19 +192,51 @@ def _parse_manifest(raw: str, path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _shape_problem(shape: list[Any]) -> str | None:
+    """Why ``shape`` cannot be one example's (C, H, W), or None when it can."""
+    if len(shape) != 3 or not all(type(n) is int and n > 0 for n in shape):
+        return f"input_shape {shape} is not three positive sizes (C, H, W)"
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        return f"input_shape {shape} has more than {MAX_INPUT_VALUES:,} values per example"
+    return None
+
+
 def _rebuild(manifest: dict[str, Any], path: Path) -> nn.Module:
     """The base architecture with the manifest's plans applied: the network the weights fit."""
-    try:
+    with _rebuilding(manifest, path):
         net = build_model(manifest["spec"], **manifest["kwargs"])
-        example = (torch.zeros(1, *manifest["input_shape"]),)
+    _check_accepts(net, manifest["input_shape"], path)
+    example = (torch.zeros(1, *manifest["input_shape"]),)
+    with _rebuilding(manifest, path):
         for plan in manifest["plans"]:
             net = graph.prune(net, example, {int(g): ix for g, ix in plan.items()})
+    return net
+
+
+@contextmanager
+def _rebuilding(manifest: dict[str, Any], path: Path) -> Iterator[None]:
+    """A builder's or the tracer's complaint as one line naming the file."""
+    try:
+        yield
     except InputError as err:
         raise InputError(f"{path}: cannot rebuild its network: {err}") from None
     except (TypeError, ValueError, RuntimeError) as err:  # a builder or the tracer rejects the values
         raise _damaged(path, f"{manifest['spec']!r} cannot be rebuilt from the manifest "
                              f"({_first_line(err)})") from err
-    return net
+
+
+def _check_accepts(net: nn.Module, shape: list[int], path: Path) -> None:
+    """One zero example through the base network: an edited input_shape fails here, in one line,
+    before the plans are traced with it."""
+    was_training = net.training
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, *shape))  # (1, C, H, W)
+    except Exception as err:  # a wrong shape raises whatever the layer raises (RuntimeError, ...)
+        raise _damaged(path, f"its network does not accept the manifest's input_shape {shape} "
+                             f"({_first_line(err)})") from err
+    finally:
+        net.train(was_training)
 
 
 def _check_shapes(net: nn.Module, shapes: Mapping[str, tuple[int, ...]], path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return _COMMANDS[args.command][2](args)
+        with _process_group():
+            return _COMMANDS[args.command][2](args)
     except InputError as err:
         if args.debug:
             raise
@@ -43,6 +46,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"taylorprune {args.command}: stopped by the user", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _process_group():
+    """Under torchrun (WORLD_SIZE > 1): join the group, and keep every rank but 0 off stdout."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield
+        return
+    from . import distributed
+
+    distributed.init_from_environment()
+    quiet = None if distributed.is_main() else open(os.devnull, "w")  # noqa: SIM115  closed below
+    try:
+        with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
+            yield
+    finally:
+        if quiet:
+            quiet.close()
+        distributed.finish()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,6 +185,11 @@ def _out_dir(path: str, force: bool, resume: bool = False) -> Path:
     if out.exists() and any(out.iterdir()) and not (force or resume):
         raise InputError(f"{out} already exists and is not empty; choose another --out, "
                          "pass --resume to continue its run, or --force to overwrite it")
+    from . import distributed
+
+    distributed.barrier()  # under torchrun: every rank has looked before rank 0 writes
+    if not distributed.is_main():
+        return out
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -188,6 +215,7 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train a network on CIFAR-10 or an image folder (MATLAB trainnet)", _configure_train)
 def _train(args: argparse.Namespace) -> int:
+    from . import distributed
     from .artifacts import save_network
     from .data import split_validation
     from .report import plot_training
@@ -200,15 +228,18 @@ def _train(args: argparse.Namespace) -> int:
     train, val = split_validation(train, size, seed=args.seed) if size else (train, None)
     net = _load_model(args, len(train.classes))
     options = options.replace(validation_data=val, validation_frequency=_validation_frequency(args, train))
-    _write_json(out / "options.json", {"model": args.model, "data": args.data, **options.to_dict()})
+    main = distributed.is_main()  # under torchrun only rank 0 writes
+    if main:
+        _write_json(out / "options.json", {"model": args.model, "data": args.data, **options.to_dict()})
     net, info = train_network(net, train, "crossentropy", options)
-    spec, kwargs, plans = _architecture(args.model, len(train.classes))
-    save_network(net, out / "model.safetensors", spec, kwargs=kwargs, plans=plans,
-                 input_shape=tuple(train.images.shape[1:]), extra={"classes": list(train.classes)})
     accuracy = test_net(net, test, execution_environment=args.execution_environment)
-    _write_json(out / "history.json", {**info.to_dict(), "test_accuracy": accuracy})
-    if options.plots == "training-progress":
-        plot_training(info, out / "training-progress.png")
+    if main:
+        spec, kwargs, plans = _architecture(args.model, len(train.classes))
+        save_network(net, out / "model.safetensors", spec, kwargs=kwargs, plans=plans,
+                     input_shape=tuple(train.images.shape[1:]), extra={"classes": list(train.classes)})
+        _write_json(out / "history.json", {**info.to_dict(), "test_accuracy": accuracy})
+        if options.plots == "training-progress":
+            plot_training(info, out / "training-progress.png")
     best = max((r.accuracy for r in info.validation_history), default=float("nan"))
     print(f"trained {len(info.training_history)} iterations in {info.elapsed_s:.1f} s "
           f"({info.images_per_second:.0f} images/s); best validation accuracy: {best:.2f}, "
@@ -351,7 +382,9 @@ def _example_shape(model: str, given: tuple[int, ...] | None) -> tuple[int, ...]
 
 def _configure_export(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--onnx", required=True, help="ONNX file to write (opset 18, dynamic batch axis)")
+    p.add_argument("--onnx", help="ONNX file to write (opset 18, dynamic batch axis)")
+    p.add_argument("--pt2", help="torch.export program to write (.pt2, dynamic batch axis; "
+                                 "runs with torch.export.load)")
     p.add_argument("--verify-data", help="data set (any format --data takes) whose first 100 test "
                                          "images are checked too; random inputs always are")
     p.add_argument("--input-size", type=_input_size, metavar="C,H,W",
@@ -359,19 +392,26 @@ def _configure_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-classes", type=int, default=10, help="classes of a built-in model's head")
 
 
-@command("export", "export a network to ONNX and check it against PyTorch with onnxruntime",
-         _configure_export)
+@command("export", "export a network to ONNX and/or a torch.export .pt2 and check each file "
+         "against PyTorch", _configure_export)
 def _export(args: argparse.Namespace) -> int:
     from .data import load_data
     from .export import export_network
 
+    targets = {fmt: path for fmt, path in (("onnx", args.onnx), ("pt2", args.pt2)) if path}
+    if not targets:
+        raise InputError("nothing to export: give --onnx FILE, --pt2 FILE, or both")
     net = _load_model(args, args.num_classes)
     data = load_data(args.verify_data)[1] if args.verify_data else None
-    report = export_network(net, args.onnx, _example_shape(args.model, args.input_size), data=data)
-    print("\n".join(report.lines()))
-    if not report.passed:
-        print("error: the ONNX file does not reproduce PyTorch within the limits above", file=sys.stderr)
-    return 0 if report.passed else 1
+    shape = _example_shape(args.model, args.input_size)
+    passed = True
+    for fmt, path in targets.items():
+        report = export_network(net, path, shape, fmt=fmt, data=data)
+        print("\n".join(report.lines()))
+        if not report.passed:
+            print(f"error: {report.path} does not reproduce PyTorch within the limits above", file=sys.stderr)
+        passed = passed and report.passed
+    return 0 if passed else 1
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:

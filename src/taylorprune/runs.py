@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from .artifacts import atomic_write, load_network, read_manifest, save_network
 from .data import ImageData
 from .errors import InputError
@@ -66,13 +67,17 @@ def prune_into_folder(
     """
     settings = json.loads(json.dumps({"model": spec.model, **options.to_dict(), **pruning}, default=str))
     resume_from = _resume(out, settings) if resume else None
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "options.json").write_text(json.dumps(settings, indent=2) + "\n")
+    main = distributed.is_main()  # under torchrun only rank 0 writes; every rank computes
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "options.json").write_text(json.dumps(settings, indent=2) + "\n")
     threshold = pruning["validation_threshold"]
 
     last_save = [time.monotonic()]
 
     def save(iteration: int, best: nn.Module, info: PruningInfo) -> None:
+        if not main:
+            return
         _write(out, best, info, spec, threshold, options.objective_metric_name)
         save_network(best, out / CHECKPOINT, spec.model, kwargs=spec.kwargs, plans=[*spec.plans, *info.plans],
                      input_shape=spec.input_shape, extra={"run": {"settings": settings, "info": info.to_dict()}})
@@ -80,7 +85,7 @@ def prune_into_folder(
         last_save[0] = time.monotonic()
 
     def save_fine_tune(point: FineTuneCheckpoint) -> None:
-        if time.monotonic() - last_save[0] >= 60 * checkpoint_minutes:
+        if main and time.monotonic() - last_save[0] >= 60 * checkpoint_minutes:
             payload = {"iteration": point.iteration, "plan": {str(g): ix for g, ix in point.plan.items()},
                        "state": point.state.to_dict()}
             atomic_write(out / FINE_TUNE, lambda tmp: torch.save(payload, tmp))
@@ -93,10 +98,12 @@ def prune_into_folder(
     if info.stop_reason != StopReason.UNMET:  # an unpruned network that fails the floor is not a result
         test_accuracy = test_net(pruned, test, execution_environment=options.execution_environment) \
             if test is not None else None
-        _write(out, pruned, info, spec, threshold, options.objective_metric_name)
-    else:
-        info.write(out)
-    (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold))
+    if main:
+        if info.stop_reason != StopReason.UNMET:
+            _write(out, pruned, info, spec, threshold, options.objective_metric_name)
+        else:
+            info.write(out)
+        (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold))
     return pruned, info
 
 

@@ -32,6 +32,23 @@ def test_export_an_artifact_with_verification(pruned, folder, tmp_path, capsys):
     assert all(line.endswith(": ok") for line in lines[1:])
 
 
+
+def test_export_to_onnx_and_pt2_at_once(pruned, tmp_path, capsys):
+    onnx, pt2 = tmp_path / "net.onnx", tmp_path / "net.pt2"
+    assert main(["export", "--model", str(pruned[1]), "--onnx", str(onnx), "--pt2", str(pt2)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"wrote {onnx}") and "onnxruntime - pytorch" in lines[1]
+    assert lines[2].startswith(f"wrote {pt2}") and "torch.export - pytorch" in lines[3]
+    assert lines[1].endswith(": ok") and lines[3].endswith(": ok")
+    program = torch.export.load(str(pt2)).module()
+    assert program(torch.rand(3, 3, 32, 32)).shape == (3, 10)
+
+
+def test_export_without_a_target_is_one_error_line(pruned, capsys):
+    assert main(["export", "--model", str(pruned[1])]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: nothing to export: give --onnx FILE, --pt2 FILE, or both\n"
+
 def test_export_of_a_damaged_artifact_is_one_error_line(tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x80\x04not safetensors")

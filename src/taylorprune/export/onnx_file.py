@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import InputError
-from .runtime import require
+from .runtime import onnx_session, require
 
 OPSET = 18  # the torch.export-based exporter's lowest; onnxruntime >= 1.14 runs it
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -40,10 +40,23 @@ def export_onnx(net: nn.Module, path: str | Path, input_shape: Sequence[int], *,
                               output_names=[OUTPUT_NAME], opset_version=opset,
                               dynamic_shapes=({0: batch},), external_data=False, verbose=False)
     except torch.onnx.OnnxExporterError as err:  # code torch.export cannot trace, an unknown op
-        first = re.sub(r"\x1b\[[0-9;]*m", "", str(err).strip().splitlines()[0])  # drop colours
-        raise InputError(f"cannot export {type(net).__name__} to ONNX ({first}); "
-                         "--debug shows the exporter's full report") from err
+        raise export_error(net, "to ONNX", err) from err
     finally:
         net.train(was_training)
     require("onnx").checker.check_model(str(path))
     return path
+
+
+def load_onnx(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The file in an onnxruntime session, as a function of a batch (N, C, H, W) -> (N, classes)."""
+    session = onnx_session(path)
+    name = session.get_inputs()[0].name
+    return lambda x: torch.from_numpy(session.run(None, {name: x.float().numpy()})[0])
+
+
+def export_error(net: nn.Module, how: str, err: BaseException) -> InputError:
+    """One line from an exporter's multi-line, coloured report; --debug keeps the whole."""
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    first = re.sub(r"\x1b\[[0-9;]*m", "", lines[0])  # drop colours
+    return InputError(f"cannot export {type(net).__name__} {how} ({first}); "
+                      "--debug shows the exporter's full report")

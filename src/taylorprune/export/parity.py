@@ -8,15 +8,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .runtime import onnx_session
+from .formats import export_format
 
-TOLERANCE = 1e-4  # largest accepted |onnxruntime - pytorch| of any output value
+TOLERANCE = 1e-4  # largest accepted |exported - pytorch| of any output value
 
 
 @dataclass(frozen=True)
 class Parity:
-    """PyTorch against onnxruntime on one set of inputs."""
+    """PyTorch against the exported file's runtime on one set of inputs."""
 
+    runtime: str  # what ran the file: "onnxruntime" or "torch.export"
     inputs: str  # what was fed: "random" or "N test images"
     count: int  # number of examples
     max_abs_diff: float  # largest absolute difference over all outputs (logit units)
@@ -29,24 +30,28 @@ class Parity:
 
     def line(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
-        return (f"{self.inputs}: max |onnxruntime - pytorch| = {self.max_abs_diff:.2e} "
+        return (f"{self.inputs}: max |{self.runtime} - pytorch| = {self.max_abs_diff:.2e} "
                 f"(limit {self.tolerance:.0e}), top-1 identical on {self.top1_agree}/{self.count}: "
                 f"{verdict}")
 
 
-def check_parity(net: nn.Module, onnx_path: str | Path, inputs: torch.Tensor, label: str, *,
-                 tolerance: float = TOLERANCE) -> Parity:
-    """Run ``inputs`` (N, C, H, W) through both; ``net`` is evaluated in eval mode, unchanged."""
+def check_parity(net: nn.Module, path: str | Path, inputs: torch.Tensor, label: str, *,
+                 fmt: str = "onnx", tolerance: float = TOLERANCE) -> Parity:
+    """Run ``inputs`` (N, C, H, W) through both; ``net`` is evaluated in eval mode, unchanged.
+
+    ``fmt`` names the file's format in FORMATS: "onnx" (run by onnxruntime) or "pt2".
+    """
     was_training = net.training
     try:
         with torch.no_grad():
             expected = net.eval()(inputs).float()  # (N, classes)
     finally:
         net.train(was_training)
-    session = onnx_session(onnx_path)
-    name = session.get_inputs()[0].name
-    got = torch.from_numpy(session.run(None, {name: inputs.float().numpy()})[0])  # (N, classes)
+    file_format = export_format(fmt)
+    with torch.no_grad():
+        got = file_format.load(Path(path))(inputs.float()).float()  # (N, classes)
     return Parity(
+        runtime=file_format.runtime,
         inputs=label,
         count=len(inputs),
         max_abs_diff=float((got - expected).abs().max()),

@@ -1,4 +1,4 @@
-"""Export a network and prove the file faithful: what ``taylorprune export`` runs."""
+"""Export a network and prove the file faithful: what ``taylorprune export`` runs per format."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..data import ImageData
-from .onnx_file import export_onnx
+from .formats import export_format
 from .parity import TOLERANCE, Parity, check_parity
 
 
@@ -18,7 +18,7 @@ from .parity import TOLERANCE, Parity, check_parity
 class ExportReport:
     """The written file and its parity checks against PyTorch."""
 
-    path: Path  # the .onnx file
+    path: Path  # the written file (.onnx or .pt2)
     checks: tuple[Parity, ...]  # random inputs first, then test images when given
 
     @property
@@ -33,26 +33,29 @@ class ExportReport:
 
 def export_network(
     net: nn.Module,
-    onnx_path: str | Path,
+    path: str | Path,
     input_shape: Sequence[int],
     *,
+    fmt: str = "onnx",
     data: ImageData | None = None,
     images: int = 100,
     random_inputs: int = 8,
     seed: int = 0,
     tolerance: float = TOLERANCE,
 ) -> ExportReport:
-    """Write ONNX, then compare onnxruntime with PyTorch on random inputs and ``images`` of ``data``.
+    """Write ``fmt`` ("onnx" or "pt2"), then compare the file's runtime with PyTorch on random
+    inputs and on ``images`` of ``data``.
 
     Random inputs are uniform in [0, 1) like the images the networks take; the images are
     the first ``images`` of ``data`` (uint8 scaled to [0, 1]).
     """
-    path = export_onnx(net, onnx_path, input_shape)
+    path = export_format(fmt).write(net, Path(path), input_shape)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.rand(random_inputs, *input_shape, generator=generator)  # (N, C, H, W)
-    checks = [check_parity(net, path, noise, f"{random_inputs} random inputs", tolerance=tolerance)]
+    checks = [check_parity(net, path, noise, f"{random_inputs} random inputs", fmt=fmt,
+                           tolerance=tolerance)]
     if data is not None:
         x = data.images[:images]
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()  # (N, C, H, W) in [0, 1]
-        checks.append(check_parity(net, path, x, f"{len(x)} test images", tolerance=tolerance))
+        checks.append(check_parity(net, path, x, f"{len(x)} test images", fmt=fmt, tolerance=tolerance))
     return ExportReport(path, tuple(checks))

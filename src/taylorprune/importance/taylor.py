@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import distributed
+
 
 @dataclass(frozen=True)
 class ScorePoint:
@@ -97,9 +99,16 @@ def taylor_scores(
         for h in hooks:
             h.remove()
         net.train(was_training)
+    # Under torchrun each rank scored its share of the mini-batches: sum the ranks' totals so
+    # every rank ranks the same numbers and removes the same channels.
+    ids = sorted(totals)
+    flat = distributed.all_reduce_sum(torch.cat([totals[gid].flatten() for gid in ids] + [
+        torch.tensor([float(examples)], dtype=torch.float64, device=totals[ids[0]].device if ids else "cpu")]))
+    examples = int(flat[-1].item())
     if examples == 0:
         raise ValueError("no mini-batches were given to score")
-    host = {gid: t.cpu() for gid, t in totals.items()}
+    parts = flat[:-1].cpu().split([totals[gid].numel() for gid in ids])
+    host = {gid: part.view(2, -1) for gid, part in zip(ids, parts, strict=True)}
     return {gid: ChannelScores(t[0] / examples, t[1] / examples, examples) for gid, t in host.items()}
 
 

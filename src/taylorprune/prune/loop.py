@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import graph
+from .. import distributed, graph
 from ..data import ImageData, split_validation, to_image_data
 from ..errors import InputError
 from ..importance import taylor_scores
@@ -171,6 +171,7 @@ class _Search:
         self.loss, self.opts = loss, opts
         self.train_opts = train_opts.replace(validation_data=self.val)
         check_network_input(net, data)
+        distributed.check_batch(min(train_opts.mini_batch_size, len(data)))
         self.metric = train_opts.objective_metric_name
         self.pending = resume_from.fine_tune if resume_from else None
         self.example = to_float(data.images[:1]).to(self.device)
@@ -289,7 +290,7 @@ class _Search:
         order = torch.randperm(len(self.data), generator=generator)
         size = min(self.train_opts.mini_batch_size, len(self.data))
         order = order[: size * self.opts.num_importance_score_iterations]
-        return iterate_batches(images, labels, order, size)
+        return iterate_batches(images, labels, order, size, shard=True)
 
     def _fine_tune(self, iteration: int, net: nn.Module, plan: dict[int, list[int]],
                    resume: TrainingState | None) -> tuple[nn.Module, float, bool]:
@@ -312,7 +313,7 @@ class _Search:
         return net, getattr(record, self.metric), diverged
 
     def _log(self, line: str) -> None:
-        if self.train_opts.verbose:
+        if self.train_opts.verbose and distributed.is_main():
             tqdm.write(line)
 
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import distributed
 from ..data import to_image_data
 from ..errors import InputError
 from .augment import to_float
@@ -24,7 +25,11 @@ def evaluate(
     device: torch.device | None = None,
     bf16: bool | None = None,
 ) -> dict[str, float]:
-    """Mean cross-entropy loss and top-1 accuracy (percent) in eval mode; restores the mode."""
+    """Mean cross-entropy loss and top-1 accuracy (percent) in eval mode; restores the mode.
+
+    Under torchrun each rank scores a contiguous 1/W of ``data`` and the sums are combined,
+    so every rank must call this, and every rank gets the same figures.
+    """
     data = to_image_data(data)
     if len(data) == 0:
         raise InputError("cannot evaluate on an empty data set")
@@ -35,7 +40,7 @@ def evaluate(
     net.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
-    order = torch.arange(len(data))
+    order = torch.arange(len(data)).tensor_split(distributed.world_size())[distributed.rank()]
     try:
         for x, y in iterate_batches(images, labels, order, mini_batch_size):
             with autocast(device, bf16):
@@ -44,6 +49,8 @@ def evaluate(
             correct += (logits.argmax(1) == y).sum()
     finally:
         net.train(was_training)
+    loss_sum = distributed.all_reduce_sum(loss_sum)
+    correct = distributed.all_reduce_sum(correct)
     n = len(data)
     return {"loss": loss_sum.item() / n, "accuracy": 100.0 * correct.item() / n}
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..data import to_image_data
 from ..errors import InputError
 from .batches import iterate_batches, to_device
@@ -91,13 +92,16 @@ class _Run:
         self.net, self.data, self.val, self.loss_fn = net, data, val, loss_fn
         self.opts, self.device, self.bf16 = opts, device, bf16
         self.images, self.labels = to_device(data, device)
-        self.batch = min(opts.mini_batch_size, len(data))
+        self.batch = min(opts.mini_batch_size, len(data))  # global: all ranks together
+        distributed.check_batch(self.batch)
         self.per_epoch = max(len(data) // self.batch, 1)
+        self.model = distributed.wrap(net)  # DDP averages the ranks' gradients
         # On CUDA the learning rate lives in a device tensor, so a captured step reads the
         # current value on every replay instead of the one baked in at capture.
         self.lr = torch.tensor(opts.initial_learn_rate, device=device) if device.type == "cuda" else None
         self.optimizer = _optimizer(net, opts, self.lr)
-        self.step = GraphedStep(self._update) if device.type == "cuda" and opts.cuda_graphs else self._update
+        graphs = device.type == "cuda" and opts.cuda_graphs and not distributed.active()
+        self.step = GraphedStep(self._update) if graphs else self._update
         self.generator = torch.Generator().manual_seed(opts.seed)
         self.info = TrainingInfo()
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
@@ -107,7 +111,8 @@ class _Run:
     def fit(self, on_epoch: EpochCallback | None, resume: TrainingState | None) -> TrainingInfo:
         start = time.perf_counter()
         total = self.opts.max_epochs * self.per_epoch
-        bar = tqdm(total=total, disable=not self.opts.verbose, delay=2.0, unit="it", leave=False)
+        self.verbose = self.opts.verbose and distributed.is_main()
+        bar = tqdm(total=total, disable=not self.verbose, delay=2.0, unit="it", leave=False)
         order = torch.randperm(len(self.data), generator=self.generator)
         first = 0
         if resume is not None:
@@ -127,6 +132,7 @@ class _Run:
                     on_epoch(self._state(epoch + 1, order))
         finally:
             bar.close()
+        distributed.average_buffers(self.net)
         if self.val is not None and (not self.info.validation_history or
                                      self.info.validation_history[-1].iteration != self.iteration):
             self._validate()
@@ -169,13 +175,13 @@ class _Run:
         pending: list[tuple] = []  # (iteration, epoch, lr, batch, loss, hits), copied to the host in bulk
         tick = time.perf_counter()
         batches = iterate_batches(self.images, self.labels, order, self.batch, augment=self.opts.augment,
-                                  generator=self.generator, drop_last=True)
+                                  generator=self.generator, drop_last=True, shard=True)
         for step, (x, y) in enumerate(batches):
             self.iteration += 1
             lr = learn_rate_at(self.opts, epoch + step / self.per_epoch)
             self._set_learn_rate(lr)
             loss, hits = self.step(x, y)
-            pending.append((self.iteration, epoch + (step + 1) / self.per_epoch, lr, len(y), loss, hits))
+            pending.append((self.iteration, epoch + (step + 1) / self.per_epoch, lr, self.batch, loss, hits))
             bar.update(1)
             validate = self.val is not None and self.iteration % self.opts.validation_frequency == 0
             if validate or len(pending) == _FLUSH_EVERY:
@@ -203,7 +209,7 @@ class _Run:
     def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, backward and optimizer step on one mini-batch: the part a CUDA graph captures."""
         with autocast(self.device, self.bf16):
-            logits = self.net(x)
+            logits = self.model(x)
             loss = self.loss_fn(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -211,11 +217,16 @@ class _Run:
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
     def _flush(self, pending: list[tuple], bar) -> bool:
-        """Copy buffered per-iteration figures to the host in one sync; False if a loss is non-finite."""
+        """Copy buffered per-iteration figures to the host in one sync; False if a loss is non-finite.
+
+        Under torchrun the ranks' figures are summed first, so all record (and stop on) the same.
+        """
         if not pending:
             return True
-        losses = torch.stack([p[4] for p in pending]).float().cpu().tolist()
-        hits = torch.stack([p[5] for p in pending]).cpu().tolist()
+        figures = torch.stack([torch.stack([p[4].float(), p[5].float()]) for p in pending])
+        figures = distributed.all_reduce_sum(figures)
+        losses = (figures[:, 0] / distributed.world_size()).cpu().tolist()
+        hits = figures[:, 1].cpu().tolist()
         for (it, epoch, lr, n, _, _), loss, hit in zip(pending, losses, hits, strict=True):
             self.info.training_history.append(TrainingRecord(it, epoch, loss, 100.0 * hit / n, lr))
         last = self.info.training_history[-1]
@@ -225,6 +236,7 @@ class _Run:
         return all(math.isfinite(v) for v in losses)
 
     def _validate(self) -> None:
+        distributed.average_buffers(self.net)  # every rank validates the same network
         metrics = evaluate(self.net, self.val, device=self.device, bf16=self.bf16)
         record = ValidationRecord(self.iteration, self.iteration / self.per_epoch,
                                   metrics["loss"], metrics["accuracy"])
@@ -234,7 +246,7 @@ class _Run:
             state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
             self.best = (score, self.iteration, state)
         self.info.validation_history.append(record)
-        if self.opts.verbose:
+        if self.verbose:
             tqdm.write(f"  iteration {record.iteration}: validation loss {record.loss:.4f}, "
                        f"accuracy {record.accuracy:.2f}%{' (best)' if record.is_best else ''}")
         self.net.train()

@@ -1,0 +1,55 @@
+"""Under torchrun (2 CPU processes, gloo): the same pruning decisions as one process; failures end the job."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from taylorprune.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PRUNE = ["prune", "--data", "{folder}", "--min-accuracy", "0", "--goal", "0.3", "--increment", "0.1",
+         "--epochs", "2", "--batch-size", "32", "--validation", "60", "--score-iterations", "2", "--quiet",
+         "--execution-environment", "cpu"]
+
+
+def _torchrun(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TAYLORPRUNE_COLLECTIVE_TIMEOUT": "60"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "taylorprune", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _args(folder, out, model="tests.fixtures:tiny_resnet"):
+    return [a.format(folder=folder) for a in PRUNE] + ["--model", model, "--out", str(out)]
+
+
+def test_two_processes_prune_the_same_channels_as_one(folder, tmp_path):
+    assert main(_args(folder, tmp_path / "one")) == 0
+    run = _torchrun(_args(folder, tmp_path / "two"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    one, two = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("one", "two"))
+    assert [r["learnables"] for r in two["pruning_history"]] == [r["learnables"] for r in one["pruning_history"]]
+    assert two["pruned_layers"] == one["pruned_layers"] and two["plans"] == one["plans"]
+    # BN statistics come from each rank's half of the batch, so training differs a little.
+    assert two["pruning_history"][-1]["validation_metric"] == pytest.approx(
+        one["pruning_history"][-1]["validation_metric"], abs=10)
+    assert run.stdout.count("Compressed network has") == 1  # only rank 0 prints
+
+
+def test_a_failing_rank_ends_the_job_quickly(folder, tmp_path):
+    start = time.monotonic()
+    run = _torchrun(_args(folder, tmp_path / "fail", model="tests.fixtures:fails_on_rank_one"), timeout=120)
+    assert run.returncode != 0
+    assert "rank 1 was told to fail" in run.stderr
+    assert time.monotonic() - start < 90
+
+
+def test_a_batch_that_does_not_split_is_one_line(folder, tmp_path):
+    run = _torchrun(_args(folder, tmp_path / "odd") + ["--batch-size", "31"], timeout=120)
+    assert run.returncode != 0
+    assert "does not split evenly over 2 processes" in run.stderr

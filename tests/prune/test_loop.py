@@ -127,3 +127,12 @@ def test_a_run_on_the_gpu_with_cuda_graphs(trained):
     assert info.stop_reason == StopReason.GOAL and len(info.plans) == 3
     assert next(pruned.parameters()).is_cuda and count_learnables(pruned) == info.learnables
     assert {"scoring", "surgery", "fine_tuning", "validation"} <= set(info.time_split)
+
+
+def test_time_split_accounts_for_the_whole_run(trained):
+    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+                     learnables_reduction_goal=0.2, on_iteration=lambda *a: None)
+    split = info.time_split
+    assert {"validation", "scoring", "surgery", "fine_tuning", "callbacks", "other"} <= set(split)
+    assert min(split.values()) >= 0
+    assert sum(split.values()) == pytest.approx(info.elapsed_s, rel=1e-6)

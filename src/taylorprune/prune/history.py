@@ -62,8 +62,9 @@ class PruningInfo:
     learnables: int = 0  # of the returned network
     plot_path: Path | None = None
     elapsed_s: float = 0.0
-    # Wall seconds per phase: validation (incl. the baseline), scoring, surgery (tracing and
-    # physical pruning), fine_tuning (training steps); where a run's time goes.
+    # Wall seconds per phase, where a run's time goes: validation (incl. the baseline and each
+    # fine-tuning's set-up), scoring, surgery (tracing and physical pruning), fine_tuning
+    # (training steps), callbacks (on_iteration: writing the run folder), other (the rest).
     time_split: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -193,7 +193,8 @@ class _Search:
             if not self.info.pruning_history:
                 self._baseline()
                 if self.info.pruning_history[0].meets_threshold and self.on_iteration:
-                    self.on_iteration(0, self.best, self.info)
+                    with self._timed("callbacks"):
+                        self.on_iteration(0, self.best, self.info)
             first = self.info.pruning_history[0]
             self.info.stop_reason = StopReason.UNMET if not first.meets_threshold else self._iterate()
         except KeyboardInterrupt:
@@ -201,6 +202,8 @@ class _Search:
         self.info.learnables = count_learnables(self.best)
         self.info.pruned_layers = pruned_layers(self.original, self.best)
         self.info.elapsed_s = time.perf_counter() - start
+        split = self.info.time_split
+        split["other"] = max(self.info.elapsed_s - sum(v for k, v in split.items() if k != "other"), 0.0)
         if self.info.stop_reason == StopReason.UNMET:
             self.info.stop_detail = (f"validation {self.metric} of the unpruned network is "
                                      f"{first.validation_metric:.2f}, threshold {self.opts.validation_threshold:g}")
@@ -256,7 +259,8 @@ class _Search:
                 self.info.plans.append(plan)
                 self.info.learnables = learnables
                 if self.on_iteration:
-                    self.on_iteration(iteration, self.best, self.info)
+                    with self._timed("callbacks"):
+                        self.on_iteration(iteration, self.best, self.info)
                 continue
             minimum = self.opts.min_increment
             if minimum is None or increment / 2 < minimum * original * (1 - 1e-9):

@@ -45,7 +45,13 @@ def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys
     printed = capsys.readouterr().out
     assert "fewer learnable parameters" in printed and "Pruning compressed" in printed
     names = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", "history.json", "pruning_history.csv", "progress.png", "report.md"} <= names
+    assert {"model.safetensors", "history.json", "pruning_history.csv", "progress.png", "report.md",
+            "result.json"} <= names
+    result = json.loads((out / "result.json").read_text())
+    assert result["learnables"][1] == json.loads((out / "history.json").read_text())["learnables"]
+    assert result["macs"][1] < result["macs"][0] and 0 <= result["test_accuracy"] <= 100
+    assert result["fine_tuning_epochs"] == pytest.approx(result["iterations"] * 1, rel=0.01)
+    assert "MACs per example" in (out / "report.md").read_text()
     history = json.loads((out / "history.json").read_text())
     net = load_network(out / "model.safetensors")
     assert sum(p.numel() for p in net.parameters()) == history["learnables"] < history["original_learnables"]

@@ -280,6 +280,9 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--increment", type=float, default=0.05,
                    help="learnables removed per iteration, as a fraction of the original")
     p.add_argument("--goal", type=float, default=1.0, help="stop once this fraction of learnables is gone")
+    p.add_argument("--distill", type=float, default=0.0, metavar="WEIGHT",
+                   help="share of the fine-tuning loss on the unpruned network's soft targets (0: off)")
+    p.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature of distillation")
     p.add_argument("--min-increment", type=_fraction_or_none, default=0.005,
                    help="after a failed step retry with half the step down to this fraction of the "
                         "original learnables; 'none' stops at the first failure (MATLAB's rule)")
@@ -308,6 +311,7 @@ def _prune(args: argparse.Namespace) -> int:
     options = _training_options(args)  # bad options fail before any data is read
     pruning = dict(validation_threshold=args.min_accuracy, learnables_reduction_goal=args.goal,
                    learnables_reduction_increment=args.increment, min_increment=args.min_increment,
+                   distillation_weight=args.distill, distillation_temperature=args.distill_temperature,
                    num_importance_score_iterations=args.score_iterations,
                    layer_names=tuple(args.layers.split(",")) if args.layers else None)
     check_pruning_request(options.objective_metric_name, **pruning)

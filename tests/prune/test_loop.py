@@ -136,3 +136,11 @@ def test_time_split_accounts_for_the_whole_run(trained):
     assert {"validation", "scoring", "surgery", "fine_tuning", "callbacks", "other"} <= set(split)
     assert min(split.values()) >= 0
     assert sum(split.values()) == pytest.approx(info.elapsed_s, rel=1e-6)
+
+
+def test_distillation_from_the_unpruned_network(trained):
+    pruned, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.1, distillation_weight=0.5)
+    assert info.stop_reason == StopReason.GOAL and count_learnables(pruned) < count_learnables(trained)
+    with pytest.raises(InputError, match="distillation weight"):
+        _prune(trained, validation_threshold=0.0, distillation_weight=2.0)

@@ -19,7 +19,7 @@ from .. import distributed, graph
 from ..data import ImageData, split_validation, to_image_data
 from ..errors import InputError
 from ..importance import taylor_scores
-from ..train import TrainingOptions, TrainingState, evaluate, train_network
+from ..train import Distillation, TrainingOptions, TrainingState, evaluate, train_network
 from ..train.augment import to_float
 from ..train.batches import iterate_batches
 from ..train.device import prepare_model, resolve_device
@@ -46,6 +46,8 @@ class PruningOptions:
     # After a failed step, retry from the last good network with half the step, down to this
     # fraction of the original learnables; None stops at the first failure (MATLAB's rule).
     min_increment: float | None = 0.005
+    distillation_weight: float = 0.0  # share of the fine-tuning loss on the unpruned network's soft targets
+    distillation_temperature: float = 4.0
 
     def __post_init__(self) -> None:
         for name in ("learnables_reduction_goal", "learnables_reduction_increment"):
@@ -59,6 +61,9 @@ class PruningOptions:
                              "or None to stop at the first failed step")
         if not 0 < self.validation_split < 1:
             raise InputError(f"validation_split={self.validation_split} must be in (0, 1)")
+        if not 0 <= self.distillation_weight <= 1 or self.distillation_temperature <= 0:
+            raise InputError(f"distillation weight {self.distillation_weight:g} must be in [0, 1] (0: off) "
+                             f"and its temperature {self.distillation_temperature:g} > 0")
 
 
 IterationCallback = Callable[[int, nn.Module, PruningInfo], None]
@@ -107,6 +112,8 @@ def compress_network_using_taylor_pruning(
     num_importance_score_iterations: int = 20,
     layer_names: Sequence[str] | None = None,
     min_increment: float | None = 0.005,
+    distillation_weight: float = 0.0,
+    distillation_temperature: float = 4.0,
     on_iteration: IterationCallback | None = None,
     on_fine_tune_epoch: FineTuneCallback | None = None,
     resume_from: PruningCheckpoint | None = None,
@@ -118,7 +125,9 @@ def compress_network_using_taylor_pruning(
     iteration; their validation data (else a fixed split of ``train_data``) decides.
     ``on_iteration(iteration, best_net, info)`` runs after the baseline check and every
     accepted pruning iteration, ``on_fine_tune_epoch(FineTuneCheckpoint)`` after every
-    fine-tuning epoch (both to checkpoint); ``resume_from`` continues from them.
+    fine-tuning epoch (both to checkpoint); ``resume_from`` continues from them. With
+    ``distillation_weight`` > 0 every fine-tuning also learns the unpruned network's soft
+    targets (temperature ``distillation_temperature``).
     """
     train_opts = options or default_fine_tuning_options()
     opts = check_pruning_request(
@@ -126,7 +135,8 @@ def compress_network_using_taylor_pruning(
         learnables_reduction_goal=learnables_reduction_goal,
         learnables_reduction_increment=learnables_reduction_increment,
         num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names,
-        min_increment=min_increment)
+        min_increment=min_increment, distillation_weight=distillation_weight,
+        distillation_temperature=distillation_temperature)
     data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
@@ -176,6 +186,10 @@ class _Search:
         self.pending = resume_from.fine_tune if resume_from else None
         self.example = to_float(data.images[:1]).to(self.device)
         graph.trace_channels(net, (self.example.to(next(net.parameters()).device),))  # untraceable: fail now
+        self.distillation = None
+        if opts.distillation_weight > 0:
+            teacher = prepare_model(copy.deepcopy(net), self.device).eval()
+            self.distillation = Distillation(teacher, opts.distillation_weight, opts.distillation_temperature)
         if resume_from is None:
             self.best = prepare_model(copy.deepcopy(net), self.device)
             self.info = PruningInfo(original_learnables=count_learnables(net))
@@ -301,7 +315,8 @@ class _Search:
         opts = self.train_opts.replace(seed=self.train_opts.seed + iteration)
         report = self.on_fine_tune_epoch
         on_epoch = None if report is None else lambda s: report(FineTuneCheckpoint(iteration, plan, s))
-        net, tinfo = train_network(net, self.data, self.loss, opts, on_epoch=on_epoch, resume=resume)
+        net, tinfo = train_network(net, self.data, self.loss, opts, on_epoch=on_epoch, resume=resume,
+                                   distillation=self.distillation)
         split = self.info.time_split
         split["fine_tuning"] = split.get("fine_tuning", 0.0) + tinfo.training_seconds
         split["validation"] = split.get("validation", 0.0) + tinfo.elapsed_s - tinfo.training_seconds

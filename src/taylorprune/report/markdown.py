@@ -6,7 +6,9 @@ from ..prune.history import PruningInfo
 from .summary import summary_lines
 
 
-def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None, threshold: float) -> str:
+def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None, threshold: float,
+                   macs: tuple[int, int] | None = None) -> str:
+    """report.md of a run; ``macs`` is (before, after) per example when known."""
     first = info.pruning_history[0]
     accepted = [r for r in info.pruning_history if r.meets_threshold]
     last = accepted[-1] if accepted else first
@@ -15,6 +17,8 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
         ("parameter memory (fp32)", _kib(original), _kib(info.learnables)),
         ("validation metric", f"{first.validation_metric:.2f}", f"{last.validation_metric:.2f}"),
     ]
+    if macs is not None:
+        rows.insert(2, ("MACs per example", f"{macs[0]:,}", f"{macs[1]:,} ({macs[1] / macs[0]:.3f}×)"))
     lines = ["# Pruning report", "", *summary_lines(info), "",
              "| | before | after |", "| --- | --- | --- |",
              *[f"| {a} | {b} | {c} |" for a, b, c in rows], ""]

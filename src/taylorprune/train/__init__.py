@@ -1,17 +1,20 @@
 """Training and testing: TrainingOptions, train_network (trainnet), test_net (testnet)."""
 
 from .device import resolve_device
+from .distill import Distillation, distillation_loss
 from .evaluate import evaluate, test_net
 from .history import TrainingInfo, TrainingRecord, ValidationRecord
 from .loop import TrainingState, train_network
 from .options import TrainingOptions
 
 __all__ = [
+    "Distillation",
     "TrainingInfo",
     "TrainingOptions",
     "TrainingRecord",
     "TrainingState",
     "ValidationRecord",
+    "distillation_loss",
     "evaluate",
     "resolve_device",
     "test_net",

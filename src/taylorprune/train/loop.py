@@ -19,6 +19,7 @@ from ..data import to_image_data
 from ..errors import InputError
 from .batches import iterate_batches, to_device
 from .device import autocast, prepare_model, resolve_device, use_bf16
+from .distill import Distillation, distillation_loss
 from .evaluate import check_network_input, evaluate
 from .graphs import GraphedStep
 from .history import TrainingInfo, TrainingRecord, ValidationRecord
@@ -64,12 +65,14 @@ def train_network(
     *,
     on_epoch: EpochCallback | None = None,
     resume: TrainingState | None = None,
+    distillation: Distillation | None = None,
 ) -> tuple[nn.Module, TrainingInfo]:
     """Train ``net`` in place on ``train`` (ImageData or (X, y)); return it and its history.
 
     With output_network="best-validation" the returned weights are those of the
     validation with the best objective metric, not the last iteration. ``on_epoch`` gets a
     TrainingState after every epoch (to checkpoint); ``resume`` continues from one.
+    ``distillation`` mixes a teacher's soft targets into the loss on every mini-batch.
     """
     opts = options or TrainingOptions()
     data = to_image_data(train)
@@ -82,11 +85,17 @@ def train_network(
     net = prepare_model(net, device)
     check_network_input(net, data)
     run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16)
+    if distillation is not None:
+        run.distillation = distillation
+        run.teacher = prepare_model(distillation.teacher, device).eval()
     return run.net, run.fit(on_epoch, resume)
 
 
 class _Run:
     """State of one training call; methods are the steps of the loop."""
+
+    distillation: Distillation | None = None
+    teacher: nn.Module | None = None
 
     def __init__(self, net, data, val, loss_fn, opts, device, bf16) -> None:
         self.net, self.data, self.val, self.loss_fn = net, data, val, loss_fn
@@ -211,6 +220,11 @@ class _Run:
         with autocast(self.device, self.bf16):
             logits = self.model(x)
             loss = self.loss_fn(logits.float(), y)
+            if self.distillation is not None:
+                with torch.no_grad():
+                    soft = self.teacher(x).float()
+                d = self.distillation
+                loss = distillation_loss(logits.float(), soft, loss, d.weight, d.temperature)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -1,0 +1,42 @@
+"""Knowledge distillation: soft targets from a teacher mixed into the training loss.
+
+Hinton et al. 2015. When pruning, the teacher is the unpruned network: its full output
+distribution carries more than the labels about what the smaller network should keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """A teacher and how much its soft targets count."""
+
+    teacher: nn.Module  # moved to the training device and put in eval mode; never updated
+    weight: float = 0.5  # share of the loss on the soft targets; the rest stays on the labels
+    temperature: float = 4.0  # softens both distributions; the soft term is scaled by T^2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.weight <= 1:
+            raise InputError(f"distillation weight {self.weight:g} must be in (0, 1]")
+        if self.temperature <= 0:
+            raise InputError(f"distillation temperature {self.temperature:g} must be > 0")
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, hard: torch.Tensor,
+                      weight: float, temperature: float) -> torch.Tensor:
+    """(1 - weight) * hard + weight * T^2 * KL(teacher_T || student_T), batch mean.
+
+    T^2 keeps the soft term's gradient scale independent of T (Hinton et al.).
+    """
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1),
+                    reduction="batchmean", log_target=True)
+    return (1 - weight) * hard + weight * t * t * soft

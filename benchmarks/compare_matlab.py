@@ -1,0 +1,93 @@
+"""Scenario 1 of issue #7: the bundled cifarnet pruned to an 85% floor, MATLAB's recipe vs ours.
+
+    python benchmarks/compare_matlab.py --data ../shared/data/cifar10-jpeg.tar.gz          # every row
+    python benchmarks/compare_matlab.py --data ... --rows matlab-recipe,ours --time-limit 300
+
+Each row is one `taylorprune prune` run in its own process (so a time limit is a Ctrl-C:
+the run returns its best network so far, marked "Stopped by the user."), reading the
+result.json of its run folder. Validation is a 5,000-image split of the training data;
+the test set is scored once per row, at the end. Writes
+benchmarks/results/compare_matlab.json with the command, seed, git commit, torch version
+and hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from taylorprune.benchmark.machine import describe_machine
+
+RESULTS = Path(__file__).parent / "results" / "compare_matlab.json"
+MATLAB_PUBLISHED = {"learnables_reduction": 0.215, "test_accuracy": 85.15, "baseline_test_accuracy": 90.24,
+                    "note": "MATLAB R2026a example as published, not re-run"}
+COMMON = ["--increment", "0.05", "--batch-size", "128", "--seed", "0"]
+ROWS = {
+    # MATLAB's recipe: sgdm at 0.1 with a piecewise drop, fixed 5% steps, stop at the first failure.
+    "matlab-recipe": ["--lr", "0.1", "--learn-rate-schedule", "piecewise", "--learn-rate-drop-period", "2",
+                      "--learn-rate-drop-factor", "0.1", "--min-increment", "none"],
+    "matlab-stop-rule": ["--min-increment", "none"],  # our fine-tuning, MATLAB's stop rule
+    "ours": [],  # defaults: lr 0.01 cosine, adaptive steps down to 0.5%
+    "ours-distill": ["--distill", "0.5"],
+}
+
+
+def run_row(name: str, flags: list[str], args: argparse.Namespace) -> dict:
+    out = Path(args.out) / name
+    command = [sys.executable, "-m", "taylorprune", "prune", "--model", args.model, "--data", args.data,
+               "--min-accuracy", str(args.floor), "--epochs", str(args.epochs), "--validation", str(args.validation),
+               *COMMON, *flags, "--out", str(out), "--force", "--quiet",
+               *(["--pretrained"] if args.model == "cifarnet" else [])]
+    start = time.perf_counter()
+    process = subprocess.Popen(command)
+    try:
+        process.wait(timeout=args.time_limit)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)  # the run keeps its best network and writes its folder
+        process.wait()
+    wall = time.perf_counter() - start
+    result_file = out / "result.json"
+    result = json.loads(result_file.read_text()) if result_file.exists() else {"error": f"exit {process.returncode}"}
+    row = {"row": name, "flags": flags, "wall_s": wall, **result}
+    print(json.dumps({k: row.get(k) for k in ("row", "learnables_reduction", "macs_reduction", "test_accuracy",
+                                              "stop_reason", "fine_tuning_epochs", "wall_s")}), flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--model", default="cifarnet", help="network to prune (default: bundled cifarnet)")
+    parser.add_argument("--floor", type=float, default=85.0, help="validation accuracy floor")
+    parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per pruning iteration")
+    parser.add_argument("--validation", type=int, default=5000, help="validation images carved from train")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from {', '.join(ROWS)}")
+    parser.add_argument("--time-limit", type=float, default=900, help="seconds per row before Ctrl-C")
+    parser.add_argument("--out", default="runs/compare-matlab")
+    parser.add_argument("--json", default=str(RESULTS))
+    args = parser.parse_args()
+    unknown = set(args.rows.split(",")) - set(ROWS)
+    if unknown:
+        parser.error(f"unknown rows {sorted(unknown)}")
+    rows = [run_row(name, ROWS[name], args) for name in args.rows.split(",")]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result = {"command": " ".join(["python", "benchmarks/compare_matlab.py", *sys.argv[1:]]), "seed": 0,
+              "git_commit": commit, "torch": torch.__version__, "machine": describe_machine(),
+              "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+              "floor": args.floor, "matlab_as_published": MATLAB_PUBLISHED, "rows": rows,
+              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

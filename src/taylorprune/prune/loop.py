@@ -48,6 +48,7 @@ class PruningOptions:
     min_increment: float | None = 0.005
     distillation_weight: float = 0.0  # share of the fine-tuning loss on the unpruned network's soft targets
     distillation_temperature: float = 4.0
+    channel_multiple: int = 1  # groups a step touches keep a multiple of this many channels
 
     def __post_init__(self) -> None:
         for name in ("learnables_reduction_goal", "learnables_reduction_increment"):
@@ -61,6 +62,8 @@ class PruningOptions:
                              "or None to stop at the first failed step")
         if not 0 < self.validation_split < 1:
             raise InputError(f"validation_split={self.validation_split} must be in (0, 1)")
+        if self.channel_multiple < 1:
+            raise InputError(f"channel_multiple={self.channel_multiple} must be >= 1 (1: no rounding)")
         if not 0 <= self.distillation_weight <= 1 or self.distillation_temperature <= 0:
             raise InputError(f"distillation weight {self.distillation_weight:g} must be in [0, 1] (0: off) "
                              f"and its temperature {self.distillation_temperature:g} > 0")
@@ -114,6 +117,7 @@ def compress_network_using_taylor_pruning(
     min_increment: float | None = 0.005,
     distillation_weight: float = 0.0,
     distillation_temperature: float = 4.0,
+    channel_multiple: int = 1,
     on_iteration: IterationCallback | None = None,
     on_fine_tune_epoch: FineTuneCallback | None = None,
     resume_from: PruningCheckpoint | None = None,
@@ -136,7 +140,7 @@ def compress_network_using_taylor_pruning(
         learnables_reduction_increment=learnables_reduction_increment,
         num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names,
         min_increment=min_increment, distillation_weight=distillation_weight,
-        distillation_temperature=distillation_temperature)
+        distillation_temperature=distillation_temperature, channel_multiple=channel_multiple)
     data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
@@ -295,7 +299,7 @@ class _Search:
         with self._timed("scoring"):
             scores = taylor_scores(self.best, self._score_batches(iteration), points,
                                    None if isinstance(self.loss, str) else self.loss)
-        plan, _ = select_channels(candidates_from_graph(cg, scores), math.ceil(target))
+        plan, _ = select_channels(candidates_from_graph(cg, scores), math.ceil(target), self.opts.channel_multiple)
         if not plan:
             self.info.stop_detail = describe_unprunable(cg)
             return None

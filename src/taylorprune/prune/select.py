@@ -17,17 +17,19 @@ class Candidate:
     min_keep: int = 1  # channels that must remain (never empty a group)
 
 
-def select_channels(candidates: Mapping[int, Candidate], target: int) -> tuple[dict[int, list[int]], int]:
+def select_channels(candidates: Mapping[int, Candidate], target: int,
+                    multiple: int = 1) -> tuple[dict[int, list[int]], int]:
     """Greedy global choice by score / cost until about ``target`` learnables are removed.
 
     Returns the plan {group id: channel indices} and the learnables it removes counted by
     ``costs`` (an estimate: when two coupled groups lose channels, a weight shared by both is
-    counted twice; the caller counts the real figure on the pruned network).
+    counted twice; the caller counts the real figure on the pruned network). With
+    ``multiple`` > 1 every group the step touches keeps a multiple of that many channels
+    (GPU kernels prefer such widths): see round_kept.
     """
     ranked = []
     for gid, c in candidates.items():
-        ratio = c.scores.double() / c.costs.double().clamp(min=1)
-        ranked.extend((r, gid, index) for index, r in enumerate(ratio.tolist()))
+        ranked.extend((r, gid, index) for index, r in enumerate(_ratio(c).tolist()))
     ranked.sort()
     removable = {gid: len(c.scores) - c.min_keep for gid, c in candidates.items()}
     plan: dict[int, list[int]] = {}
@@ -40,4 +42,29 @@ def select_channels(candidates: Mapping[int, Candidate], target: int) -> tuple[d
         removable[gid] -= 1
         plan.setdefault(gid, []).append(index)
         removed += int(candidates[gid].costs[index])
-    return {gid: sorted(ix) for gid, ix in plan.items()}, removed
+    if multiple > 1:
+        plan = {gid: round_kept(candidates[gid], ix, multiple) for gid, ix in plan.items()}
+        removed = sum(int(candidates[gid].costs[ix].sum()) for gid, ix in plan.items())
+    return {gid: sorted(ix) for gid, ix in plan.items() if ix}, removed
+
+
+def round_kept(c: Candidate, chosen: list[int], multiple: int) -> list[int]:
+    """``chosen`` adjusted so the channels kept are a multiple of ``multiple``.
+
+    Rounds the kept count down (removing the group's next least important channels), or up
+    (sparing the most important of the chosen) where down would fall below ``multiple`` or
+    ``min_keep``. A group narrower than ``multiple`` keeps the greedy choice.
+    """
+    size = len(c.scores)
+    keep = size - len(chosen)
+    down, up = keep // multiple * multiple, -(-keep // multiple) * multiple
+    order = _ratio(c).argsort().tolist()  # least important per learnable first
+    if down >= max(multiple, c.min_keep):
+        return order[: size - down]
+    if up <= size:
+        return order[: size - up]
+    return chosen
+
+
+def _ratio(c: Candidate) -> torch.Tensor:
+    return c.scores.double() / c.costs.double().clamp(min=1)

@@ -37,6 +37,10 @@ ROWS = {
     "matlab-stop-rule": ["--min-increment", "none"],  # our fine-tuning, MATLAB's stop rule
     "ours": [],  # defaults: lr 0.01 cosine, adaptive steps down to 0.5%
     "ours-distill": ["--distill", "0.5"],
+    "ours-multiple-8": ["--channel-multiple", "8"],  # GPU-friendly widths: what compression costs
+    "ours-bn-gate": ["--importance", "bn-gate"],  # Molchanov 2019 instead of MATLAB's criterion
+    "ours-taylor-l2": ["--normalization", "l2"],  # per-layer normalised scores (Molchanov 2017)
+    "ours-macs": ["--cost", "macs"],  # steps, goal and ranking in MACs
 }
 
 

@@ -103,3 +103,12 @@ def test_a_pruned_network_can_be_trained_and_pruned_further(folder, tmp_path):
     sizes = [sum(p.numel() for p in load_network(d / "model.safetensors").parameters())
              for d in (first, again, more)]
     assert sizes[0] == sizes[1] > sizes[2]
+
+
+def test_prune_choices_match_the_library():
+    from taylorprune.cli import _parser
+    from taylorprune.importance import IMPORTANCE, NORMALIZATIONS
+
+    prune = next(a for a in _parser()._subparsers._group_actions[0].choices.items() if a[0] == "prune")[1]
+    choices = {a.dest: tuple(a.choices) for a in prune._actions if a.choices}
+    assert choices["importance"] == tuple(IMPORTANCE) and choices["normalization"] == tuple(NORMALIZATIONS)

@@ -280,6 +280,14 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--increment", type=float, default=0.05,
                    help="learnables removed per iteration, as a fraction of the original")
     p.add_argument("--goal", type=float, default=1.0, help="stop once this fraction of learnables is gone")
+    p.add_argument("--cost", choices=("learnables", "macs"), default="learnables",
+                   help="what --increment and --goal count and the ranking saves: learnables (MATLAB's) "
+                        "or MACs per example")
+    p.add_argument("--importance", choices=("taylor", "bn-gate"), default="taylor",
+                   help="channel score: activation x gradient (MATLAB's, Molchanov 2017) or BN gate "
+                        "(gamma x dL/dgamma)^2 (Molchanov 2019)")
+    p.add_argument("--normalization", choices=("none", "l2", "max"), default="none",
+                   help="rescale each group's scores before the global ranking")
     p.add_argument("--channel-multiple", type=int, default=1, metavar="N",
                    help="groups a step touches keep a multiple of N channels (8 suits GPU kernels; 1: off)")
     p.add_argument("--distill", type=float, default=0.0, metavar="WEIGHT",
@@ -314,7 +322,8 @@ def _prune(args: argparse.Namespace) -> int:
     pruning = dict(validation_threshold=args.min_accuracy, learnables_reduction_goal=args.goal,
                    learnables_reduction_increment=args.increment, min_increment=args.min_increment,
                    distillation_weight=args.distill, distillation_temperature=args.distill_temperature,
-                   channel_multiple=args.channel_multiple,
+                   channel_multiple=args.channel_multiple, cost=args.cost, importance=args.importance,
+                   normalization=args.normalization,
                    num_importance_score_iterations=args.score_iterations,
                    layer_names=tuple(args.layers.split(",")) if args.layers else None)
     check_pruning_request(options.objective_metric_name, **pruning)

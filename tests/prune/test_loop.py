@@ -144,3 +144,23 @@ def test_distillation_from_the_unpruned_network(trained):
     assert info.stop_reason == StopReason.GOAL and count_learnables(pruned) < count_learnables(trained)
     with pytest.raises(InputError, match="distillation weight"):
         _prune(trained, validation_threshold=0.0, distillation_weight=2.0)
+
+
+def test_cost_in_macs_counts_steps_and_goal_in_macs(trained):
+    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.15,
+                     learnables_reduction_goal=0.3, cost="macs")
+    assert info.stop_reason == StopReason.MACS_GOAL
+    macs = [r.macs for r in info.pruning_history]
+    assert macs[0] == info.original_macs and all(a > b for a, b in zip(macs, macs[1:], strict=False))
+    assert 1 - macs[-1] / macs[0] >= 0.3
+    with pytest.raises(InputError, match="cost="):
+        _prune(trained, validation_threshold=0.0, cost="latency")
+
+
+@pytest.mark.parametrize("importance, normalization", [("bn-gate", "none"), ("taylor", "l2")])
+def test_importance_variants_drive_the_loop(trained, importance, normalization):
+    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+                     learnables_reduction_goal=0.1, importance=importance, normalization=normalization)
+    assert info.stop_reason == StopReason.GOAL
+    with pytest.raises(InputError, match="importance="):
+        _prune(trained, validation_threshold=0.0, importance="random")

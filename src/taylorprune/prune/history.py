@@ -16,6 +16,7 @@ class StopReason(str, Enum):
 
     THRESHOLD = "Validation metric threshold reached."
     GOAL = "Learnables reduction goal reached."
+    MACS_GOAL = "MACs reduction goal reached."
     NOTHING_LEFT = "Nothing left to prune."
     USER = "Stopped by the user."
     DIVERGED = "Training diverged."
@@ -29,6 +30,7 @@ class PruningRecord:
     learnables_reduction: float  # fraction of the original learnables removed, 0..1
     validation_metric: float  # best validation value of the objective metric after fine-tuning
     meets_threshold: bool
+    macs: int = 0  # multiply-accumulates per example (0 in runs saved before this was recorded)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class PruningInfo:
     stop_reason: StopReason | None = None
     stop_detail: str = ""  # e.g. the validation figure behind UNMET, or why nothing is prunable
     original_learnables: int = 0
+    original_macs: int = 0  # per example
     learnables: int = 0  # of the returned network
     plot_path: Path | None = None
     elapsed_s: float = 0.0

@@ -16,9 +16,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distributed, graph
+from ..analysis import count_macs
 from ..data import ImageData, split_validation, to_image_data
 from ..errors import InputError
-from ..importance import taylor_scores
+from ..importance import IMPORTANCE, NORMALIZATIONS, normalize_per_layer
 from ..train import Distillation, TrainingOptions, TrainingState, evaluate, train_network
 from ..train.augment import to_float
 from ..train.batches import iterate_batches
@@ -49,6 +50,11 @@ class PruningOptions:
     distillation_weight: float = 0.0  # share of the fine-tuning loss on the unpruned network's soft targets
     distillation_temperature: float = 4.0
     channel_multiple: int = 1  # groups a step touches keep a multiple of this many channels
+    # What a step removes and the goal counts: "learnables" (MATLAB's) or "macs" per example;
+    # increment and goal are fractions of the original amount of it.
+    cost: str = "learnables"
+    importance: str = "taylor"  # a key of importance.IMPORTANCE: "taylor" (MATLAB's) or "bn-gate"
+    normalization: str = "none"  # per-group rescaling of the scores before the global ranking
 
     def __post_init__(self) -> None:
         for name in ("learnables_reduction_goal", "learnables_reduction_increment"):
@@ -62,6 +68,13 @@ class PruningOptions:
                              "or None to stop at the first failed step")
         if not 0 < self.validation_split < 1:
             raise InputError(f"validation_split={self.validation_split} must be in (0, 1)")
+        if self.importance not in IMPORTANCE:
+            raise InputError(f"importance={self.importance!r} is not known; use one of {', '.join(IMPORTANCE)}")
+        if self.normalization not in NORMALIZATIONS:
+            raise InputError(f"normalization={self.normalization!r} is not known; "
+                             f"use one of {', '.join(NORMALIZATIONS)}")
+        if self.cost not in ("learnables", "macs"):
+            raise InputError(f"cost={self.cost!r} is not known; use 'learnables' or 'macs'")
         if self.channel_multiple < 1:
             raise InputError(f"channel_multiple={self.channel_multiple} must be >= 1 (1: no rounding)")
         if not 0 <= self.distillation_weight <= 1 or self.distillation_temperature <= 0:
@@ -118,6 +131,9 @@ def compress_network_using_taylor_pruning(
     distillation_weight: float = 0.0,
     distillation_temperature: float = 4.0,
     channel_multiple: int = 1,
+    cost: str = "learnables",
+    importance: str = "taylor",
+    normalization: str = "none",
     on_iteration: IterationCallback | None = None,
     on_fine_tune_epoch: FineTuneCallback | None = None,
     resume_from: PruningCheckpoint | None = None,
@@ -140,7 +156,8 @@ def compress_network_using_taylor_pruning(
         learnables_reduction_increment=learnables_reduction_increment,
         num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names,
         min_increment=min_increment, distillation_weight=distillation_weight,
-        distillation_temperature=distillation_temperature, channel_multiple=channel_multiple)
+        distillation_temperature=distillation_temperature, channel_multiple=channel_multiple, cost=cost,
+        importance=importance, normalization=normalization)
     data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
@@ -189,14 +206,15 @@ class _Search:
         self.metric = train_opts.objective_metric_name
         self.pending = resume_from.fine_tune if resume_from else None
         self.example = to_float(data.images[:1]).to(self.device)
-        graph.trace_channels(net, (self.example.to(next(net.parameters()).device),))  # untraceable: fail now
+        traced = graph.trace_channels(net, (self.example.to(next(net.parameters()).device),))  # untraceable: fail now
         self.distillation = None
         if opts.distillation_weight > 0:
             teacher = prepare_model(copy.deepcopy(net), self.device).eval()
             self.distillation = Distillation(teacher, opts.distillation_weight, opts.distillation_temperature)
         if resume_from is None:
             self.best = prepare_model(copy.deepcopy(net), self.device)
-            self.info = PruningInfo(original_learnables=count_learnables(net))
+            self.info = PruningInfo(original_learnables=count_learnables(net),
+                                    original_macs=count_macs(traced.gm).total)
         else:
             self.best = prepare_model(resume_from.network, self.device)
             self.info = resume_from.info
@@ -241,19 +259,25 @@ class _Search:
     def _baseline(self) -> None:
         with self._timed("validation"):
             base = evaluate(self.best, self.val, device=self.device)[self.metric]
-        self.info.pruning_history.append(PruningRecord(0, self.info.original_learnables, 0.0, base, self.meets(base)))
+        self.info.pruning_history.append(PruningRecord(0, self.info.original_learnables, 0.0, base, self.meets(base),
+                                                       self.info.original_macs))
         self._log(f"unpruned network: validation {self.metric} {base:.2f} "
                   f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables")
 
+    def _cost(self, record: PruningRecord) -> int:
+        """The network's size in the units steps and the goal are counted in."""
+        return record.macs if self.opts.cost == "macs" else record.learnables
+
     def _iterate(self) -> StopReason:
-        original = self.info.original_learnables
+        original = self._cost(self.info.pruning_history[0])
         goal = self.opts.learnables_reduction_goal * original
         failures = sum(not r.meets_threshold for r in self.info.pruning_history[1:])
         increment = self.opts.learnables_reduction_increment * original / 2**failures
         for iteration in itertools.count(len(self.info.pruning_history)):
-            removed = original - count_learnables(self.best)
+            accepted = [r for r in self.info.pruning_history if r.meets_threshold]
+            removed = original - self._cost(accepted[-1])
             if removed >= goal * (1 - 1e-9):
-                return StopReason.GOAL
+                return StopReason.MACS_GOAL if self.opts.cost == "macs" else StopReason.GOAL
             resume = None
             if self.pending is not None and self.pending.iteration == iteration:
                 plan, resume = self.pending.plan, self.pending.state
@@ -267,11 +291,13 @@ class _Search:
             tuned, value, diverged = self._fine_tune(iteration, pruned, plan, resume)
             if diverged:
                 return StopReason.DIVERGED
-            learnables = count_learnables(tuned)
+            learnables, macs = count_learnables(tuned), self._macs(tuned)
             ok = self.meets(value)
-            self.info.pruning_history.append(PruningRecord(iteration, learnables, 1 - learnables / original, value, ok))
-            self._log(f"iteration {iteration}: {learnables:,} learnables ({100 * (1 - learnables / original):.1f}% "
-                      f"fewer), validation {self.metric} {value:.2f}{'' if ok else ' - below the threshold'}")
+            fewer = 1 - learnables / self.info.original_learnables
+            self.info.pruning_history.append(PruningRecord(iteration, learnables, fewer, value, ok, macs))
+            self._log(f"iteration {iteration}: {learnables:,} learnables ({100 * fewer:.1f}% fewer), "
+                      f"{macs / self.info.original_macs:.3f}x the MACs, validation {self.metric} {value:.2f}"
+                      f"{'' if ok else ' - below the threshold'}")
             if ok:
                 self.best = tuned
                 self.info.plans.append(plan)
@@ -297,14 +323,20 @@ class _Search:
             self.info.stop_detail = describe_unprunable(cg)
             return None
         with self._timed("scoring"):
-            scores = taylor_scores(self.best, self._score_batches(iteration), points,
-                                   None if isinstance(self.loss, str) else self.loss)
-        plan, _ = select_channels(candidates_from_graph(cg, scores), math.ceil(target), self.opts.channel_multiple)
+            scores = IMPORTANCE[self.opts.importance](self.best, self._score_batches(iteration), points,
+                                                     None if isinstance(self.loss, str) else self.loss)
+            scores = normalize_per_layer(scores, self.opts.normalization)
+        plan, _ = select_channels(candidates_from_graph(cg, scores, self.opts.cost), math.ceil(target),
+                                  self.opts.channel_multiple)
         if not plan:
             self.info.stop_detail = describe_unprunable(cg)
             return None
         with self._timed("surgery"):
             return graph.prune(self.best, (self.example,), plan), plan
+
+    def _macs(self, net: nn.Module) -> int:
+        with self._timed("surgery"):
+            return count_macs(graph.trace_channels(net, (self.example,)).gm).total
 
     def _score_batches(self, iteration: int):
         images, labels = self.data.images, self.data.labels

@@ -33,6 +33,7 @@ _EXPORTS = {
     "compress_network_using_taylor_pruning": "prune",
     "count_learnables": "prune",
     "default_fine_tuning_options": "prune",
+    "Distillation": "train",
     "TrainingOptions": "train",
     "test_net": "train",
     "train_network": "train",
@@ -55,6 +56,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CompressionReport",
+    "Distillation",
     "ImageData",
     "InputError",
     "PruningInfo",

@@ -16,7 +16,7 @@ from taylorprune.export import (
     export_onnx,
     onnx_session,
 )
-from tests.fixtures import shared_file
+from tests.fixtures import DataDependent, shared_file
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +85,6 @@ def test_missing_optional_package_says_how_to_install(monkeypatch, pruned, tmp_p
 
 
 def test_untraceable_network_is_one_line(tmp_path):
-    class DataDependent(torch.nn.Module):
-        def forward(self, x):
-            return x * 2 if x.sum() > 0 else x  # control flow on values: torch.export refuses
-
     with pytest.raises(InputError, match=r"cannot export DataDependent to ONNX \(.*\); --debug") as err:
         export_onnx(DataDependent(), tmp_path / "x.onnx", (3, 4, 4))
     assert "\n" not in str(err.value) and "\x1b" not in str(err.value)

@@ -5,6 +5,7 @@ import torch
 
 from taylorprune.errors import InputError
 from taylorprune.export import TOLERANCE, check_parity, export_network, export_pt2
+from tests.fixtures import DataDependent
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +62,6 @@ def test_unknown_format_is_one_line(pruned, tmp_path):
 
 
 def test_untraceable_network_is_one_line(tmp_path):
-    class DataDependent(torch.nn.Module):
-        def forward(self, x):
-            return x * 2 if x.sum() > 0 else x  # control flow on values: torch.export refuses
-
     with pytest.raises(InputError, match=r"cannot export DataDependent with torch\.export \(.*\); --debug") as err:
         export_pt2(DataDependent(), tmp_path / "x.pt2", (3, 4, 4))
     assert "\n" not in str(err.value) and not (tmp_path / "x.pt2").exists()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The GPU figures still owed (see the issues' notes), in one call of a short device lease:
+#   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; about 9 minutes)
+# 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes)   issues #6, #8
+# 2. speed table with torch.compile rows                                  issue #6
+# 3. torchrun --nproc_per_node=1 against a plain process                  issue #10
+# 4. issue #7 scenario 1 rows, each time-limited (Ctrl-C keeps the best)  issue #7
+# 5. GPU latency of the bundled network against the "ours" row's result  issue #8
+# Needs CIFAR-10 at $DATA (default .device/cifar10-jpeg.tar.gz, an ignored copy of the shared
+# tarball). Results go to $OUT (checks.log, *.json, runs.tgz).
+set -u -o pipefail
+OUT=${OUT:-/tmp/taylorprune-out}
+WORK=${WORK:-/tmp/taylorprune-work}
+DATA=${DATA:-.device/cifar10-jpeg.tar.gz}
+ROWS=${ROWS:-matlab-recipe,ours,ours-distill}
+ROW_LIMIT=${ROW_LIMIT:-110}   # seconds per benchmark row
+ROW_ARGS=${ROW_ARGS:-}        # extra compare_matlab.py flags (a CPU dry run: --validation 100 --epochs 1)
+COMPILE=${COMPILE---compile}  # speed.py flag; empty on a CPU dry run
+mkdir -p "$OUT" "$WORK"
+export PYTHONPATH=$PWD/src:$PWD PYTHONUNBUFFERED=1 TAYLORPRUNE_DATA=$WORK/cache
+T0=$(date +%s)
+exec > >(tee -a "$OUT/checks.log") 2>&1
+log() { echo "== [$(($(date +%s) - T0)) s] $*"; }
+
+log "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import torch; print('torch', torch.__version__)"
+python3 -c "from taylorprune.data import load_data; load_data('$DATA')"
+log "GPU tests"
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/train/test_graphs.py \
+  tests/export/test_cli.py::test_benchmark_on_the_gpu tests/prune/test_loop.py::test_a_run_on_the_gpu_with_cuda_graphs
+log "GPU tests exit $?"
+log "speed table (with torch.compile)"
+timeout 200 python3 benchmarks/speed.py $COMPILE --data "$DATA" --json "$OUT/speed-gpu.json" | tail -n 20
+log "torchrun nproc 1 vs a plain process (45,000 images, 3 epochs, bf16)"
+for launcher in "python3" "python3 -m torch.distributed.run --standalone --nproc_per_node=1"; do
+  timeout 60 $launcher benchmarks/ddp_speed.py --images "${DDP_IMAGES:-45000}" --epochs 3 --precision bf16 | tee -a "$OUT/ddp-gpu.jsonl"
+done
+log "issue #7 scenario 1: rows $ROWS, $ROW_LIMIT s each"
+python3 benchmarks/compare_matlab.py --data "$DATA" --rows "$ROWS" --time-limit "$ROW_LIMIT" \
+  --out "$WORK/compare" --json "$OUT/compare_matlab.json" $ROW_ARGS
+log "GPU latency: bundled cifarnet vs the 'ours' row"
+timeout 60 python3 -m taylorprune benchmark --model "$WORK/compare/ours/model.safetensors" --baseline cifarnet \
+  --runtimes pytorch-cuda,pytorch-cuda-bf16 --batch-sizes 1,128,1024 --json "$OUT/latency-gpu.json"
+tar czf "$OUT/runs.tgz" -C "$WORK" --exclude='*.pt' --exclude=checkpoint.safetensors compare
+log "done"

@@ -39,6 +39,9 @@ done
 log "issue #7 scenario 1: rows $ROWS, $ROW_LIMIT s each"
 python3 benchmarks/compare_matlab.py --data "$DATA" --rows "$ROWS" --time-limit "$ROW_LIMIT" \
   --out "$WORK/compare" --json "$OUT/compare_matlab.json" $ROW_ARGS
+log "training rate of the 'ours' row's pruned network (at least the unpruned rate?)"
+timeout 90 python3 benchmarks/speed.py --ours-only --network "$WORK/compare/ours/model.safetensors" \
+  --json "$OUT/speed-pruned-gpu.json" | tail -n 8
 log "GPU latency: bundled cifarnet vs the 'ours' row"
 timeout 60 python3 -m taylorprune benchmark --model "$WORK/compare/ours/model.safetensors" --baseline cifarnet \
   --runtimes pytorch-cuda,pytorch-cuda-bf16 --batch-sizes 1,128,1024 --json "$OUT/latency-gpu.json"

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from taylorprune.artifacts import resolve_network
 from taylorprune.benchmark.machine import describe_machine
 from taylorprune.data import ImageData, load_data, split_validation
 from taylorprune.models import load_model
@@ -73,14 +74,15 @@ def manual_step_rate(mode: str, batch: int, device: torch.device, steps: int) ->
     return batch * steps / (time.perf_counter() - start)
 
 
-def ours_rate(batch: int, device: torch.device, images: int, precision: str, epochs: int = 2) -> float:
+def ours_rate(batch: int, device: torch.device, images: int, precision: str, epochs: int = 2,
+              network: str = "cifarnet") -> float:
     """Images/s of taylorprune's train_network (augmentation, history, everything) on uint8 data."""
     g = torch.Generator().manual_seed(0)
     data = ImageData(torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=g),
                      torch.randint(0, 10, (images,), generator=g), tuple(str(i) for i in range(10)))
     opts = TrainingOptions(max_epochs=epochs, mini_batch_size=batch, verbose=False, precision=precision,
                            execution_environment=device.type, initial_learn_rate=0.01)
-    _, info = train_network(load_model("cifarnet"), data, "crossentropy", opts)
+    _, info = train_network(resolve_network(network), data, "crossentropy", opts)
     return info.images_per_second
 
 
@@ -133,6 +135,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile reduce-overhead")
     parser.add_argument("--steps", type=int, help="timed steps per manual mode (default 200 CUDA, 10 CPU)")
     parser.add_argument("--skip-rates", action="store_true", help="only the workflow")
+    parser.add_argument("--network", default="cifarnet",
+                        help="model spec or taylorprune file whose 'ours' training rate is measured "
+                             "(a pruned network: does it train at least as fast as the unpruned one?)")
+    parser.add_argument("--ours-only", action="store_true", help="skip the plain-PyTorch modes and inference")
     parser.add_argument("--data", help="CIFAR-10 (any format taylorprune reads) for inference and workflow")
     parser.add_argument("--workflow", action="store_true", help="run the seed workflow end to end")
     parser.add_argument("--model", default="cifarnet", help="network to prune (default: bundled cifarnet)")
@@ -159,17 +165,19 @@ def main() -> None:
         modes = ["eager-fp32", "eager-bf16-cl"] + (["compile-reduce-overhead-bf16"] if args.compile else [])
         rows = []
         for batch in BATCHES if cuda else (128,):
-            for mode in modes:
+            for mode in [] if args.ours_only else modes:
                 rows.append({"mode": mode, "batch": batch, "images_per_s": manual_step_rate(mode, batch, device, steps)})
                 print(json.dumps(rows[-1]), flush=True)
             for precision in ("bf16", "fp32") if cuda else ("fp32", "bf16"):
-                rate = ours_rate(batch, device, 45_000 if cuda else 2_048, precision, epochs=2 if cuda else 1)
+                rate = ours_rate(batch, device, 45_000 if cuda else 2_048, precision, epochs=2 if cuda else 1,
+                                 network=args.network)
                 rows.append({"mode": f"ours-{precision}" + ("-cuda-graph" if cuda else ""), "batch": batch,
-                             "images_per_s": rate})
+                             "network": args.network, "images_per_s": rate})
                 print(json.dumps(rows[-1]), flush=True)
         result["training_steps"] = rows
-        result["inference"] = inference_rate(device, test, 10_000 if cuda else 2_000)
-        print(json.dumps(result["inference"]), flush=True)
+        if not args.ours_only:
+            result["inference"] = inference_rate(device, test, 10_000 if cuda else 2_000)
+            print(json.dumps(result["inference"]), flush=True)
     if args.workflow:
         if not args.data:
             parser.error("--workflow needs --data")

@@ -5,8 +5,10 @@
 
 Each row is one `taylorprune prune` run in its own process (so a time limit is a Ctrl-C:
 the run returns its best network so far, marked "Stopped by the user."), reading the
-result.json of its run folder. Validation is a 5,000-image split of the training data;
-the test set is scored once per row, at the end. Writes
+result.json of its run folder; the torch-pruning-taylor row runs benchmarks/tp_loop.py
+instead (Torch-Pruning 1.6.1, pip install '.[bench]'), which writes the same result.json.
+Validation is a 5,000-image split of the training data; the test set is scored once per
+row, at the end. Writes
 benchmarks/results/compare_matlab.json with the command, seed, git commit, torch version
 and hardware.
 """
@@ -41,15 +43,25 @@ ROWS = {
     "ours-bn-gate": ["--importance", "bn-gate"],  # Molchanov 2019 instead of MATLAB's criterion
     "ours-taylor-l2": ["--normalization", "l2"],  # per-layer normalised scores (Molchanov 2017)
     "ours-macs": ["--cost", "macs"],  # steps, goal and ranking in MACs
+    # Torch-Pruning 1.6.1's TaylorImportance, global pruning, in MATLAB's loop with our fine-tuning
+    "torch-pruning-taylor": [],
 }
+SCRIPTS = {"torch-pruning-taylor": Path(__file__).parent / "tp_loop.py"}  # rows run by a script, not the CLI
+
+
+def row_command(name: str, flags: list[str], args: argparse.Namespace, out: Path) -> list[str]:
+    """`taylorprune prune`, or the row's script, given the same data, budget and seed."""
+    shared = ["--model", args.model, "--data", args.data, "--epochs", str(args.epochs),
+              "--validation", str(args.validation), *COMMON, *flags, "--out", str(out)]
+    if name in SCRIPTS:
+        return [sys.executable, str(SCRIPTS[name]), "--floor", str(args.floor), *shared]
+    return [sys.executable, "-m", "taylorprune", "prune", "--min-accuracy", str(args.floor), *shared, "--force",
+            "--quiet", *(["--pretrained"] if args.model == "cifarnet" else [])]
 
 
 def run_row(name: str, flags: list[str], args: argparse.Namespace) -> dict:
     out = Path(args.out) / name
-    command = [sys.executable, "-m", "taylorprune", "prune", "--model", args.model, "--data", args.data,
-               "--min-accuracy", str(args.floor), "--epochs", str(args.epochs), "--validation", str(args.validation),
-               *COMMON, *flags, "--out", str(out), "--force", "--quiet",
-               *(["--pretrained"] if args.model == "cifarnet" else [])]
+    command = row_command(name, flags, args, out)
     start = time.perf_counter()
     process = subprocess.Popen(command)
     try:

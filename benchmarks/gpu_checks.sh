@@ -39,6 +39,11 @@ done
 log "issue #7 scenario 1: rows $ROWS, $ROW_LIMIT s each"
 python3 benchmarks/compare_matlab.py --data "$DATA" --rows "$ROWS" --time-limit "$ROW_LIMIT" \
   --out "$WORK/compare" --json "$OUT/compare_matlab.json" $ROW_ARGS
+log "issue #7 scenario 2 (akamaster ResNet-56), if its checkpoint was carried to .device/"
+if [ -f .device/akamaster-resnet56.th ]; then
+  python3 benchmarks/compare_matlab.py --data "$DATA" --scenario 2 --foreign .device/akamaster-resnet56.th \
+    --rows "${ROWS2:-ours-macs}" --time-limit "$ROW_LIMIT" --out "$WORK/compare2" --json "$OUT/compare_foreign.json"
+fi
 log "training rate of the 'ours' row's pruned network (at least the unpruned rate?)"
 timeout 90 python3 benchmarks/speed.py --ours-only --network "$WORK/compare/ours/model.safetensors" \
   --json "$OUT/speed-pruned-gpu.json" | tail -n 8

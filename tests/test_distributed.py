@@ -31,7 +31,7 @@ def _args(folder, out, model="tests.fixtures:tiny_resnet"):
 def test_two_processes_prune_the_same_channels_as_one(folder, tmp_path):
     assert main(_args(folder, tmp_path / "one")) == 0
     run = _torchrun(_args(folder, tmp_path / "two"))
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.returncode == 0, run.stderr[-8000:]
     one, two = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("one", "two"))
     assert [r["learnables"] for r in two["pruning_history"]] == [r["learnables"] for r in one["pruning_history"]]
     assert two["pruned_layers"] == one["pruned_layers"] and two["plans"] == one["plans"]

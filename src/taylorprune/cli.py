@@ -61,6 +61,9 @@ def _process_group():
     try:
         with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
             yield
+        # Leave together: a rank that closes its connections while a peer is still writing
+        # can make gloo abort that peer. Skipped on an error, which torchrun handles.
+        distributed.barrier()
     finally:
         if quiet:
             quiet.close()

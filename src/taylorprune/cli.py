@@ -293,6 +293,8 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
                    help="rescale each group's scores before the global ranking")
     p.add_argument("--channel-multiple", type=int, default=1, metavar="N",
                    help="groups a step touches keep a multiple of N channels (8 suits GPU kernels; 1: off)")
+    p.add_argument("--final-epochs", type=int, default=0, metavar="N",
+                   help="fine-tune the result N more epochs at the end, kept if validation does not drop")
     p.add_argument("--distill", type=float, default=0.0, metavar="WEIGHT",
                    help="share of the fine-tuning loss on the unpruned network's soft targets (0: off)")
     p.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature of distillation")
@@ -326,6 +328,7 @@ def _prune(args: argparse.Namespace) -> int:
                    learnables_reduction_increment=args.increment, min_increment=args.min_increment,
                    distillation_weight=args.distill, distillation_temperature=args.distill_temperature,
                    channel_multiple=args.channel_multiple, cost=args.cost, importance=args.importance,
+                   final_fine_tuning_epochs=args.final_epochs,
                    normalization=args.normalization,
                    num_importance_score_iterations=args.score_iterations,
                    layer_names=tuple(args.layers.split(",")) if args.layers else None)

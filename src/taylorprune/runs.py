@@ -120,12 +120,11 @@ def _macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
 def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, macs: tuple[int, int],
                   fine_tuning_epochs: float) -> None:
     """result.json: the run's outcome in one small machine-readable file (benchmarks read it)."""
-    accepted = [r for r in info.pruning_history if r.meets_threshold]
     result = {
         "learnables": [info.original_learnables, info.learnables], "learnables_reduction": info.learnables_reduction,
         "macs": list(macs), "macs_reduction": 1 - macs[1] / macs[0] if macs[0] else 0.0,
-        "validation_metric": [info.pruning_history[0].validation_metric,
-                              accepted[-1].validation_metric if accepted else None],
+        "validation_metric": [info.pruning_history[0].validation_metric, info.validation_metric],
+        "final_fine_tuning": info.final_fine_tuning,
         "test_accuracy": test_accuracy, "stop_reason": info.stop_reason.value if info.stop_reason else None,
         "iterations": len(info.pruning_history) - 1, "accepted": len(info.plans),
         "fine_tuning_epochs": fine_tuning_epochs, "elapsed_s": info.elapsed_s, "time_split_s": info.time_split,

@@ -164,3 +164,15 @@ def test_importance_variants_drive_the_loop(trained, importance, normalization):
     assert info.stop_reason == StopReason.GOAL
     with pytest.raises(InputError, match="importance="):
         _prune(trained, validation_threshold=0.0, importance="random")
+
+
+def test_final_fine_tuning_is_kept_only_if_validation_holds(trained):
+    pruned, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.2,
+                          learnables_reduction_goal=0.2, final_fine_tuning_epochs=2)
+    final = info.final_fine_tuning
+    assert final["epochs"] == 2 and final["validation_before"] == info.pruning_history[-1].validation_metric
+    assert final["kept"] == (final["validation_after"] >= final["validation_before"])
+    assert info.validation_metric == (final["validation_after"] if final["kept"] else final["validation_before"])
+    assert evaluate(pruned, VAL)["accuracy"] == pytest.approx(info.validation_metric)
+    tagged = {r.pruning_iteration for r in info.training_history}
+    assert len(info.pruning_history) in tagged  # its training records follow the last iteration's

@@ -65,10 +65,22 @@ class PruningInfo:
     learnables: int = 0  # of the returned network
     plot_path: Path | None = None
     elapsed_s: float = 0.0
+    # The final recovery fine-tuning, when asked for: {"epochs", "validation_before",
+    # "validation_after", "kept"} (kept when validation did not get worse).
+    final_fine_tuning: dict[str, Any] | None = None
     # Wall seconds per phase, where a run's time goes: validation (incl. the baseline and each
     # fine-tuning's set-up), scoring, surgery (tracing and physical pruning), fine_tuning
     # (training steps), callbacks (on_iteration: writing the run folder), other (the rest).
     time_split: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def validation_metric(self) -> float | None:
+        """Validation figure of the returned network (after the final fine-tuning if kept)."""
+        final = self.final_fine_tuning
+        if final and final["kept"]:
+            return final["validation_after"]
+        accepted = [r for r in self.pruning_history if r.meets_threshold]
+        return accepted[-1].validation_metric if accepted else None
 
     @property
     def learnables_reduction(self) -> float:

@@ -50,6 +50,7 @@ class PruningOptions:
     distillation_weight: float = 0.0  # share of the fine-tuning loss on the unpruned network's soft targets
     distillation_temperature: float = 4.0
     channel_multiple: int = 1  # groups a step touches keep a multiple of this many channels
+    final_fine_tuning_epochs: int = 0  # a longer fine-tuning of the result at the end (0: none)
     # What a step removes and the goal counts: "learnables" (MATLAB's) or "macs" per example;
     # increment and goal are fractions of the original amount of it.
     cost: str = "learnables"
@@ -75,6 +76,8 @@ class PruningOptions:
                              f"use one of {', '.join(NORMALIZATIONS)}")
         if self.cost not in ("learnables", "macs"):
             raise InputError(f"cost={self.cost!r} is not known; use 'learnables' or 'macs'")
+        if self.final_fine_tuning_epochs < 0:
+            raise InputError(f"final_fine_tuning_epochs={self.final_fine_tuning_epochs} must be >= 0 (0: none)")
         if self.channel_multiple < 1:
             raise InputError(f"channel_multiple={self.channel_multiple} must be >= 1 (1: no rounding)")
         if not 0 <= self.distillation_weight <= 1 or self.distillation_temperature <= 0:
@@ -102,6 +105,9 @@ class PruningCheckpoint:
     network: nn.Module  # the best network so far (the result of info.plans)
     info: PruningInfo
     fine_tune: FineTuneCheckpoint | None = None  # the next iteration's fine-tuning, part done
+
+# Stops after which the result is final, so the final fine-tuning may run.
+FINISHED = (StopReason.THRESHOLD, StopReason.GOAL, StopReason.MACS_GOAL, StopReason.NOTHING_LEFT)
 
 # Fine-tuning after each prune: MATLAB's example (sgdm, batch 128, 5 epochs, best-validation on
 # accuracy) with a learning rate for recovering a trained network, not for training from scratch.
@@ -131,6 +137,7 @@ def compress_network_using_taylor_pruning(
     distillation_weight: float = 0.0,
     distillation_temperature: float = 4.0,
     channel_multiple: int = 1,
+    final_fine_tuning_epochs: int = 0,
     cost: str = "learnables",
     importance: str = "taylor",
     normalization: str = "none",
@@ -157,7 +164,7 @@ def compress_network_using_taylor_pruning(
         num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names,
         min_increment=min_increment, distillation_weight=distillation_weight,
         distillation_temperature=distillation_temperature, channel_multiple=channel_multiple, cost=cost,
-        importance=importance, normalization=normalization)
+        importance=importance, normalization=normalization, final_fine_tuning_epochs=final_fine_tuning_epochs)
     data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
@@ -233,6 +240,8 @@ class _Search:
                         self.on_iteration(0, self.best, self.info)
             first = self.info.pruning_history[0]
             self.info.stop_reason = StopReason.UNMET if not first.meets_threshold else self._iterate()
+            if self.opts.final_fine_tuning_epochs and self.info.plans and self.info.stop_reason in FINISHED:
+                self._final_fine_tuning()
         except KeyboardInterrupt:
             self.info.stop_reason = StopReason.USER
         self.info.learnables = count_learnables(self.best)
@@ -346,10 +355,26 @@ class _Search:
         order = order[: size * self.opts.num_importance_score_iterations]
         return iterate_batches(images, labels, order, size, shard=True)
 
+    def _final_fine_tuning(self) -> None:
+        """Fine-tune the result longer; keep it only if validation did not get worse."""
+        before = self.info.validation_metric
+        epochs = self.opts.final_fine_tuning_epochs
+        self._log(f"final fine-tuning: {epochs} epochs")
+        iteration = len(self.info.pruning_history)  # its records carry the next iteration number
+        tuned, after, diverged = self._fine_tune(iteration, copy.deepcopy(self.best), {}, None, epochs=epochs)
+        kept = not diverged and (after >= before if self.metric == "accuracy" else after <= before)
+        if kept:
+            self.best = tuned
+        self.info.final_fine_tuning = {"epochs": epochs, "validation_before": before,
+                                       "validation_after": after, "kept": kept}
+        self._log(f"final fine-tuning: validation {self.metric} {before:.2f} -> {after:.2f}"
+                  f"{'' if kept else ' (not better: kept the network before it)'}")
+
     def _fine_tune(self, iteration: int, net: nn.Module, plan: dict[int, list[int]],
-                   resume: TrainingState | None) -> tuple[nn.Module, float, bool]:
-        opts = self.train_opts.replace(seed=self.train_opts.seed + iteration)
-        report = self.on_fine_tune_epoch
+                   resume: TrainingState | None, epochs: int | None = None) -> tuple[nn.Module, float, bool]:
+        opts = self.train_opts.replace(seed=self.train_opts.seed + iteration,
+                                       max_epochs=epochs or self.train_opts.max_epochs)
+        report = self.on_fine_tune_epoch if plan else None  # the final fine-tuning is not resumable
         on_epoch = None if report is None else lambda s: report(FineTuneCheckpoint(iteration, plan, s))
         net, tinfo = train_network(net, self.data, self.loss, opts, on_epoch=on_epoch, resume=resume,
                                    distillation=self.distillation)

@@ -10,12 +10,10 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
                    macs: tuple[int, int] | None = None) -> str:
     """report.md of a run; ``macs`` is (before, after) per example when known."""
     first = info.pruning_history[0]
-    accepted = [r for r in info.pruning_history if r.meets_threshold]
-    last = accepted[-1] if accepted else first
     rows = [
         ("learnables", f"{original:,}", f"{info.learnables:,}"),
         ("parameter memory (fp32)", _kib(original), _kib(info.learnables)),
-        ("validation metric", f"{first.validation_metric:.2f}", f"{last.validation_metric:.2f}"),
+        ("validation metric", f"{first.validation_metric:.2f}", f"{info.validation_metric or first.validation_metric:.2f}"),
     ]
     if macs is not None:
         rows.insert(2, ("MACs per example", f"{macs[0]:,}", f"{macs[1]:,} ({macs[1] / macs[0]:.3f}×)"))
@@ -25,6 +23,10 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
     if test_accuracy is not None:
         lines += [f"Test accuracy of the returned network: {test_accuracy:.2f}% "
                   "(test data was not used for any decision).", ""]
+    final = info.final_fine_tuning
+    if final:
+        lines += [f"Final fine-tuning: {final['epochs']} epochs, validation {final['validation_before']:.2f} -> "
+                  f"{final['validation_after']:.2f}" + ("" if final["kept"] else " (not better: not kept)") + ".", ""]
     lines += [f"Validation threshold: {threshold:g}. Pruning iterations run: {len(info.pruning_history) - 1}; "
               f"accepted: {len(info.plans)}. Wall time: {info.elapsed_s:.0f} s.", "",
               "| iteration | learnables | reduction | validation | meets threshold |",

@@ -18,6 +18,12 @@ ROW_ARGS=${ROW_ARGS:-}        # extra compare_matlab.py flags (a CPU dry run: --
 COMPILE=${COMPILE---compile}  # speed.py flag; empty on a CPU dry run
 mkdir -p "$OUT" "$WORK"
 export PYTHONPATH=$PWD/src:$PWD PYTHONUNBUFFERED=1 TAYLORPRUNE_DATA=$WORK/cache
+# Torch-Pruning is not on the GPU image: carry its wheel in .whl/ (ignored) for its row, fetched here with
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl torch-pruning==1.6.1
+if ls .whl/torch_pruning-*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/torch_pruning-*.whl \
+    && export PYTHONPATH=$PYTHONPATH:/tmp/site && ROWS=${ROWS},torch-pruning-taylor
+fi
 T0=$(date +%s)
 exec > >(tee -a "$OUT/checks.log") 2>&1
 log() { echo "== [$(($(date +%s) - T0)) s] $*"; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU figures still owed (see the issues' notes), in one call of a short device lease:
-#   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; about 9 minutes)
+#   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; 10-12 minutes with the
+#                                     default rows: trim ROWS or ROW_LIMIT to fit the lease)
 # 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes)   issues #6, #8
 # 2. speed table with torch.compile rows                                  issue #6
 # 3. torchrun --nproc_per_node=1 against a plain process                  issue #10

@@ -84,22 +84,18 @@ def train_network(
     torch.manual_seed(opts.seed)
     net = prepare_model(net, device)
     check_network_input(net, data)
-    run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16)
-    if distillation is not None:
-        run.distillation = distillation
-        run.teacher = prepare_model(distillation.teacher, device).eval()
+    run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16, distillation)
     return run.net, run.fit(on_epoch, resume)
 
 
 class _Run:
     """State of one training call; methods are the steps of the loop."""
 
-    distillation: Distillation | None = None
-    teacher: nn.Module | None = None
-
-    def __init__(self, net, data, val, loss_fn, opts, device, bf16) -> None:
+    def __init__(self, net, data, val, loss_fn, opts, device, bf16, distillation: Distillation | None) -> None:
         self.net, self.data, self.val, self.loss_fn = net, data, val, loss_fn
         self.opts, self.device, self.bf16 = opts, device, bf16
+        self.distillation = distillation
+        self.teacher = None if distillation is None else prepare_model(distillation.teacher, device).eval()
         self.images, self.labels = to_device(data, device)
         self.batch = min(opts.mini_batch_size, len(data))  # global: all ranks together
         distributed.check_batch(self.batch)

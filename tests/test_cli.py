@@ -52,6 +52,8 @@ def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys
     assert result["macs"][1] < result["macs"][0] and 0 <= result["test_accuracy"] <= 100
     assert result["fine_tuning_epochs"] == pytest.approx(result["iterations"] * 1, rel=0.01)
     assert "MACs per example" in (out / "report.md").read_text()
+    assert [t["batch"] for t in result["latency"]] == [1, 128]
+    assert all(t["before_ms"] > 0 and t["after_ms"] > 0 for t in result["latency"])
     history = json.loads((out / "history.json").read_text())
     net = load_network(out / "model.safetensors")
     assert sum(p.numel() for p in net.parameters()) == history["learnables"] < history["original_learnables"]

@@ -8,6 +8,7 @@ atomically), so a run that dies loses at most one iteration and ``--resume`` con
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from torch import nn
 from . import distributed, graph
 from .analysis import count_macs
 from .artifacts import atomic_write, load_network, read_manifest, save_network
+from .benchmark import BenchmarkOptions, compare_networks
 from .data import ImageData
 from .errors import InputError
 from .prune import (
@@ -32,7 +34,7 @@ from .prune import (
 )
 from .report import plot_pruning, summary_lines
 from .report.markdown import pruning_report
-from .train import TrainingOptions, TrainingState, test_net
+from .train import TrainingOptions, TrainingState, resolve_device, test_net
 
 CHECKPOINT = "checkpoint.safetensors"
 FINE_TUNE = "fine-tune-state.pt"  # tensors and plain containers only: loads with weights_only=True
@@ -105,9 +107,11 @@ def prune_into_folder(
         else:
             info.write(out)
         macs = (_macs(net, spec.input_shape), _macs(pruned, spec.input_shape))
-        (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold, macs))
+        latency = _latency(net, pruned, spec.input_shape, options.execution_environment)
+        (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold, macs,
+                                                      latency))
         per_epoch = max(len(train) // min(options.mini_batch_size, len(train)), 1)
-        _write_result(out, info, test_accuracy, macs, len(info.training_history) / per_epoch)
+        _write_result(out, info, test_accuracy, macs, len(info.training_history) / per_epoch, latency)
     return pruned, info
 
 
@@ -117,12 +121,25 @@ def _macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     return count_macs(cg.gm).total
 
 
+def _latency(before: nn.Module, after: nn.Module, input_shape: tuple[int, ...],
+             environment: str) -> list[dict[str, Any]]:
+    """Median latency of the original and the returned network, batch 1 and 128, on the run's device.
+
+    The third cost beside learnables and MACs: how much of the cut a user will see as time.
+    """
+    runtime = "pytorch-cuda-bf16" if resolve_device(environment).type == "cuda" else "pytorch"
+    options = BenchmarkOptions(batch_sizes=(1, 128), runtimes=(runtime,), warmup=3, repeats=10)
+    result = compare_networks(copy.deepcopy(after), input_shape, options, baseline=copy.deepcopy(before))
+    return [{"runtime": t.runtime, "batch": t.batch, "before_ms": result.baseline.timing(t.runtime, t.batch).latency_ms,
+             "after_ms": t.latency_ms, "ratio": result.time_ratio(t.runtime, t.batch)} for t in result.model.timings]
+
+
 def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, macs: tuple[int, int],
-                  fine_tuning_epochs: float) -> None:
+                  fine_tuning_epochs: float, latency: list[dict[str, Any]]) -> None:
     """result.json: the run's outcome in one small machine-readable file (benchmarks read it)."""
     result = {
         "learnables": [info.original_learnables, info.learnables], "learnables_reduction": info.learnables_reduction,
-        "macs": list(macs), "macs_reduction": 1 - macs[1] / macs[0] if macs[0] else 0.0,
+        "macs": list(macs), "macs_reduction": 1 - macs[1] / macs[0] if macs[0] else 0.0, "latency": latency,
         "validation_metric": [info.pruning_history[0].validation_metric, info.validation_metric],
         "final_fine_tuning": info.final_fine_tuning,
         "test_accuracy": test_accuracy, "stop_reason": info.stop_reason.value if info.stop_reason else None,

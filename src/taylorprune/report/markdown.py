@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from ..prune.history import PruningInfo
 from .summary import summary_lines
 
 
 def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None, threshold: float,
-                   macs: tuple[int, int] | None = None) -> str:
-    """report.md of a run; ``macs`` is (before, after) per example when known."""
+                   macs: tuple[int, int] | None = None, latency: Sequence[Mapping[str, Any]] = ()) -> str:
+    """report.md of a run; ``macs`` is (before, after) per example, ``latency`` rows as in result.json."""
     first = info.pruning_history[0]
     rows = [
         ("learnables", f"{original:,}", f"{info.learnables:,}"),
@@ -17,6 +20,8 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
     ]
     if macs is not None:
         rows.insert(2, ("MACs per example", f"{macs[0]:,}", f"{macs[1]:,} ({macs[1] / macs[0]:.3f}×)"))
+    rows += [(f"latency, batch {t['batch']} ({t['runtime']})", f"{t['before_ms']:.3f} ms",
+              f"{t['after_ms']:.3f} ms ({t['ratio']:.3f}×)") for t in latency]
     lines = ["# Pruning report", "", *summary_lines(info), "",
              "| | before | after |", "| --- | --- | --- |",
              *[f"| {a} | {b} | {c} |" for a, b, c in rows], ""]

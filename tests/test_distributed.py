@@ -53,3 +53,14 @@ def test_a_batch_that_does_not_split_is_one_line(folder, tmp_path):
     run = _torchrun(_args(folder, tmp_path / "odd") + ["--batch-size", "31"], timeout=120)
     assert run.returncode != 0
     assert "does not split evenly over 2 processes" in run.stderr
+
+
+def test_two_processes_train_and_only_rank_zero_writes(folder, tmp_path):
+    args = ["train", "--model", "tests.fixtures:tiny_resnet", "--data", str(folder), "--epochs", "2",
+            "--batch-size", "32", "--validation", "60", "--quiet", "--execution-environment", "cpu",
+            "--out", str(tmp_path / "t")]
+    run = _torchrun(args)
+    assert run.returncode == 0, run.stderr[-8000:]
+    assert sum(line.startswith("accuracy:") for line in run.stdout.splitlines()) == 1  # only rank 0 prints
+    history = json.loads((tmp_path / "t" / "history.json").read_text())
+    assert len(history["training_history"]) == 2 * (180 // 32) and 0 <= history["test_accuracy"] <= 100

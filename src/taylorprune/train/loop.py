@@ -137,6 +137,9 @@ class _Run:
                     on_epoch(self._state(epoch + 1, order))
         finally:
             bar.close()
+            # Drop the captured graph and its memory pool now: the step refers back to this
+            # run, so otherwise they would wait for the garbage collector.
+            self.step = self._update
         distributed.average_buffers(self.net)
         if self.val is not None and (not self.info.validation_history or
                                      self.info.validation_history[-1].iteration != self.iteration):

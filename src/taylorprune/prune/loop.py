@@ -214,6 +214,9 @@ class _Search:
         self.pending = resume_from.fine_tune if resume_from else None
         self.example = to_float(data.images[:1]).to(self.device)
         traced = graph.trace_channels(net, (self.example.to(next(net.parameters()).device),))  # untraceable: fail now
+        # The trace of the current best network, when one is at hand: its channel groups and
+        # MACs depend on the architecture only, so the next step reuses it instead of tracing again.
+        self.best_trace: graph.ChannelGraph | None = traced if resume_from is None else None
         self.distillation = None
         if opts.distillation_weight > 0:
             teacher = prepare_model(copy.deepcopy(net), self.device).eval()
@@ -300,7 +303,9 @@ class _Search:
             tuned, value, diverged = self._fine_tune(iteration, pruned, plan, resume)
             if diverged:
                 return StopReason.DIVERGED
-            learnables, macs = count_learnables(tuned), self._macs(tuned)
+            with self._timed("surgery"):
+                trace = graph.trace_channels(tuned, (self.example,))
+            learnables, macs = count_learnables(tuned), count_macs(trace.gm).total
             ok = self.meets(value)
             fewer = 1 - learnables / self.info.original_learnables
             self.info.pruning_history.append(PruningRecord(iteration, learnables, fewer, value, ok, macs))
@@ -308,7 +313,7 @@ class _Search:
                       f"{macs / self.info.original_macs:.3f}x the MACs, validation {self.metric} {value:.2f}"
                       f"{'' if ok else ' - below the threshold'}")
             if ok:
-                self.best = tuned
+                self.best, self.best_trace = tuned, trace
                 self.info.plans.append(plan)
                 self.info.learnables = learnables
                 if self.on_iteration:
@@ -326,7 +331,7 @@ class _Search:
     def _prune_step(self, iteration: int, target: float) -> tuple[nn.Module, dict[int, list[int]]] | None:
         """Score, select and remove channels from the current best network; None if nothing is left."""
         with self._timed("surgery"):
-            cg = graph.trace_channels(self.best, (self.example,))
+            cg = self.best_trace or graph.trace_channels(self.best, (self.example,))
             points = score_points(cg, self.opts.layer_names)
         if not points:
             self.info.stop_detail = describe_unprunable(cg)
@@ -342,10 +347,6 @@ class _Search:
             return None
         with self._timed("surgery"):
             return graph.prune(self.best, (self.example,), plan), plan
-
-    def _macs(self, net: nn.Module) -> int:
-        with self._timed("surgery"):
-            return count_macs(graph.trace_channels(net, (self.example,)).gm).total
 
     def _score_batches(self, iteration: int):
         images, labels = self.data.images, self.data.labels

@@ -107,6 +107,7 @@ class _Run:
         self.optimizer = _optimizer(net, opts, self.lr)
         graphs = device.type == "cuda" and opts.cuda_graphs and not distributed.active()
         self.step = GraphedStep(self._update) if graphs else self._update
+        self.verbose = opts.verbose and distributed.is_main()  # under torchrun rank 0 alone reports
         self.generator = torch.Generator().manual_seed(opts.seed)
         self.info = TrainingInfo()
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
@@ -116,7 +117,6 @@ class _Run:
     def fit(self, on_epoch: EpochCallback | None, resume: TrainingState | None) -> TrainingInfo:
         start = time.perf_counter()
         total = self.opts.max_epochs * self.per_epoch
-        self.verbose = self.opts.verbose and distributed.is_main()
         bar = tqdm(total=total, disable=not self.verbose, delay=2.0, unit="it", leave=False)
         order = torch.randperm(len(self.data), generator=self.generator)
         first = 0

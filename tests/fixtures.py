@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from taylorprune.data import ImageData
+from taylorprune.errors import InputError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -67,10 +69,6 @@ class DataDependent(torch.nn.Module):
 
 def fails_on_rank_one():
     """A model factory that refuses to build on torchrun's rank 1 (a rank that dies early)."""
-    import os
-
-    from taylorprune.errors import InputError
-
     if os.environ.get("RANK") == "1":
         raise InputError("rank 1 was told to fail")
     return tiny_resnet()

@@ -236,10 +236,11 @@ class _Run:
         """
         if not pending:
             return True
-        figures = torch.stack([torch.stack([p[4].float(), p[5].float()]) for p in pending])
-        figures = distributed.all_reduce_sum(figures)
-        losses = (figures[:, 0] / distributed.world_size()).cpu().tolist()
-        hits = figures[:, 1].cpu().tolist()
+        figures = torch.stack([torch.stack([p[4] for p in pending]).float(),
+                               torch.stack([p[5] for p in pending]).float()])
+        figures = distributed.all_reduce_sum(figures).cpu()  # the one host sync
+        losses = (figures[0] / distributed.world_size()).tolist()
+        hits = figures[1].tolist()
         for (it, epoch, lr, n, _, _), loss, hit in zip(pending, losses, hits, strict=True):
             self.info.training_history.append(TrainingRecord(it, epoch, loss, 100.0 * hit / n, lr))
         last = self.info.training_history[-1]

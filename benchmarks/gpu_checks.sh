@@ -3,7 +3,7 @@
 #   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; 10-12 minutes with the
 #                                     default rows: trim ROWS or ROW_LIMIT to fit the lease)
 # 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes)   issues #6, #8
-# 2. speed table with torch.compile rows                                  issue #6
+# 2. speed table with torch.compile rows, torch.profiler summary          issue #6
 # 3. torchrun --nproc_per_node=1 against a plain process                  issue #10
 # 4. issue #7 scenario 1 rows, each time-limited (Ctrl-C keeps the best)  issue #7
 # 5. GPU latency of the bundled network against the "ours" row's result  issue #8
@@ -37,8 +37,8 @@ log "GPU tests"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/train/test_graphs.py \
   tests/export/test_cli.py::test_benchmark_on_the_gpu tests/prune/test_loop.py::test_a_run_on_the_gpu_with_cuda_graphs
 log "GPU tests exit $?"
-log "speed table (with torch.compile)"
-timeout 200 python3 benchmarks/speed.py $COMPILE --data "$DATA" --json "$OUT/speed-gpu.json" | tail -n 20
+log "speed table (with torch.compile) and the profile of where a step's time goes"
+timeout 240 python3 benchmarks/speed.py $COMPILE --profile --data "$DATA" --json "$OUT/speed-gpu.json" | tail -n 40
 log "torchrun nproc 1 vs a plain process (45,000 images, 3 epochs, bf16)"
 for launcher in "python3" "python3 -m torch.distributed.run --standalone --nproc_per_node=1"; do
   timeout 60 $launcher benchmarks/ddp_speed.py --images "${DDP_IMAGES:-45000}" --epochs 3 --precision bf16 | tee -a "$OUT/ddp-gpu.jsonl"

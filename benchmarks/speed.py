@@ -3,12 +3,16 @@
     python benchmarks/speed.py                                  # step rates + inference, this machine
     python benchmarks/speed.py --compile                        # also torch.compile reduce-overhead
     python benchmarks/speed.py --workflow --data PATH --out DIR # + prune cifarnet, MATLAB's settings
+    python benchmarks/speed.py --profile                        # + where the time goes, batch 128, 1024
+    python benchmarks/speed.py --skip-rates --profile --profile-batches 1024  # the profile alone
 
 Step rates use synthetic images already on the device: forward, backward and SGD step of a
 fresh cifarnet, timed after a warm-up with the device synchronised. "ours" is
 taylorprune's own train_network on a 45,000-image uint8 set with augmentation (the CUDA
 graph path on CUDA), read from its TrainingInfo. The workflow is `taylorprune prune` on the
-given network: wall time from data loading to the saved run, split by phase.
+given network: wall time from data loading to the saved run, split by phase. --profile runs
+torch.profiler over a few steps of eager-bf16-cl and of ours (the second epoch of a short
+bf16 train_network call) and summarises each (benchmarks/profile_summary.py) under "profile".
 Prints a JSON document and writes it to --json (default benchmarks/results/speed-<device>.json).
 """
 
@@ -16,33 +20,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from profile_summary import ProfileWindow, format_summary, sync  # beside this script
 
 from taylorprune.artifacts import resolve_network
 from taylorprune.benchmark.machine import describe_machine
 from taylorprune.data import ImageData, load_data, split_validation
 from taylorprune.models import load_model
-from taylorprune.train import TrainingOptions, evaluate, train_network
+from taylorprune.train import TrainingInfo, TrainingOptions, TrainingState, evaluate, train_network
 from taylorprune.train.device import autocast
+from taylorprune.train.graphs import WARMUP_STEPS
 
 RESULTS = Path(__file__).parent / "results"
 BATCHES = (128, 512, 1024)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def manual_step(mode: str, batch: int, device: torch.device) -> Callable[[], None]:
+    """One plain PyTorch training step of a fresh cifarnet in ``mode`` on synthetic data on the device.
 
-
-def manual_step_rate(mode: str, batch: int, device: torch.device, steps: int) -> float:
-    """Images/s of plain PyTorch training steps in ``mode`` on synthetic data on the device."""
+    Shared by the step rates and the profile, so both look at the same step.
+    """
     torch.manual_seed(0)
     net = load_model("cifarnet").to(device)
     bf16 = "bf16" in mode
@@ -61,37 +67,107 @@ def manual_step_rate(mode: str, batch: int, device: torch.device, steps: int) ->
         loss.backward()
         opt.step()
 
-    run: Callable[[], None] = step
-    if "compile" in mode:
-        run = torch.compile(step, mode="reduce-overhead")
+    return torch.compile(step, mode="reduce-overhead") if "compile" in mode else step
+
+
+def manual_step_rate(mode: str, batch: int, device: torch.device, steps: int) -> float:
+    """Images/s of plain PyTorch training steps in ``mode``, timed after a warm-up."""
+    run = manual_step(mode, batch, device)
     for _ in range(max(steps // 5, 5)):
         run()
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         run()
-    _sync(device)
+    sync(device)
     return batch * steps / (time.perf_counter() - start)
+
+
+def synthetic_data(images: int) -> ImageData:
+    """Random uint8 CIFAR-sized images and labels, the same for every call."""
+    g = torch.Generator().manual_seed(0)
+    return ImageData(torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=g),
+                     torch.randint(0, 10, (images,), generator=g), tuple(str(i) for i in range(10)))
+
+
+def train_ours(batch: int, device: torch.device, images: int, precision: str, epochs: int,
+               network: str, on_epoch: Callable[[TrainingState], None] | None = None) -> TrainingInfo:
+    """taylorprune's train_network (augmentation, history, everything) on synthetic uint8 data."""
+    opts = TrainingOptions(max_epochs=epochs, mini_batch_size=batch, verbose=False, precision=precision,
+                           execution_environment=device.type, initial_learn_rate=0.01)
+    return train_network(resolve_network(network), synthetic_data(images), "crossentropy", opts,
+                         on_epoch=on_epoch)[1]
 
 
 def ours_rate(batch: int, device: torch.device, images: int, precision: str, epochs: int = 2,
               network: str = "cifarnet") -> float:
-    """Images/s of taylorprune's train_network (augmentation, history, everything) on uint8 data."""
-    g = torch.Generator().manual_seed(0)
-    data = ImageData(torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=g),
-                     torch.randint(0, 10, (images,), generator=g), tuple(str(i) for i in range(10)))
-    opts = TrainingOptions(max_epochs=epochs, mini_batch_size=batch, verbose=False, precision=precision,
-                           execution_environment=device.type, initial_learn_rate=0.01)
-    _, info = train_network(resolve_network(network), data, "crossentropy", opts)
-    return info.images_per_second
+    """Images/s of train_network, as its TrainingInfo reports it."""
+    return train_ours(batch, device, images, precision, epochs, network).images_per_second
+
+
+PROFILED_MODE = "eager-bf16-cl"  # the plain step the CUDA-graph path has to beat
+
+
+def profile_manual(batch: int, device: torch.device, steps: int) -> dict:
+    """Profile of ``steps`` plain eager bf16 channels-last steps, after five unprofiled ones."""
+    run = manual_step(PROFILED_MODE, batch, device)
+    for _ in range(5):
+        run()
+    with ProfileWindow(device) as window:
+        for _ in range(steps):
+            run()
+    return window.summary(steps, batch)
+
+
+def profile_ours(batch: int, device: torch.device, steps: int, network: str) -> dict:
+    """Profile of the last epoch of a bf16 train_network call of ``steps`` steps per epoch.
+
+    The epochs before it (at least one, and enough for the eager warm-up steps and the CUDA
+    graph capture) run unprofiled; the window is the whole last epoch, so augmentation,
+    history and the end-of-epoch sync count too.
+    """
+    warm = math.ceil((WARMUP_STEPS + 1) / steps)
+    window = ProfileWindow(device)
+
+    def on_epoch(state: TrainingState) -> None:
+        if state.epoch == warm:
+            window.start()
+        elif state.epoch == warm + 1:
+            window.stop()
+
+    train_ours(batch, device, batch * steps, "bf16", warm + 1, network, on_epoch)
+    return window.summary(steps, batch)
+
+
+def _attempt(run: Callable[[], dict]) -> dict:
+    """A profile, or the error it ended in: a failed profile must not cost the other figures."""
+    try:
+        return run()
+    except Exception as err:
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def profiles(args: argparse.Namespace, device: torch.device) -> dict:
+    """The profiles --profile asks for, each printed as it comes, and the seconds they took."""
+    start = time.perf_counter()
+    steps = args.profile_steps or (10 if device.type == "cuda" else 2)
+    ours = "ours-bf16" + ("-cuda-graph" if device.type == "cuda" else "")
+    rows = []
+    for batch in args.profile_batches:
+        runs = [] if args.ours_only else [(PROFILED_MODE, partial(profile_manual, batch, device, steps))]
+        runs.append((ours, partial(profile_ours, batch, device, steps, args.network)))
+        for mode, run in runs:
+            rows.append({"mode": mode, "batch": batch, **_attempt(run)})
+            print(format_summary(f"{mode} batch {batch}", rows[-1]), flush=True)
+    seconds = time.perf_counter() - start
+    print(f"profiles took {seconds:.1f} s", flush=True)
+    return {"network (ours rows)": args.network, "seconds": seconds, "rows": rows}
 
 
 def inference_rate(device: torch.device, data: ImageData | None, images: int) -> dict[str, float]:
     """Seconds to evaluate ``images`` test images with taylorprune's evaluate (batch 1000)."""
     if data is None:
-        g = torch.Generator().manual_seed(0)
-        data = ImageData(torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=g),
-                         torch.randint(0, 10, (images,), generator=g), tuple(str(i) for i in range(10)))
+        data = synthetic_data(images)
     data = ImageData(data.images[:images].to(device), data.labels[:images].to(device), data.classes)
     net = load_model("cifarnet", pretrained=True).to(device, memory_format=torch.channels_last)
     for _ in range(3):
@@ -134,7 +210,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile reduce-overhead")
     parser.add_argument("--steps", type=int, help="timed steps per manual mode (default 200 CUDA, 10 CPU)")
-    parser.add_argument("--skip-rates", action="store_true", help="only the workflow")
+    parser.add_argument("--skip-rates", action="store_true",
+                        help="skip the step rates and inference (only --profile and/or --workflow)")
     parser.add_argument("--network", default="cifarnet",
                         help="model spec or taylorprune file whose 'ours' training rate is measured "
                              "(a pruned network: does it train at least as fast as the unpruned one?)")
@@ -150,6 +227,11 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="resume the workflow run in --out")
     parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                         help="the workflow's fine-tuning captures its step in CUDA graphs (on CUDA)")
+    parser.add_argument("--profile", action="store_true",
+                        help="torch.profiler summary of a few steps of eager-bf16-cl and ours (#6)")
+    parser.add_argument("--profile-batches", type=lambda v: [int(b) for b in v.split(",")], default=[128, 1024],
+                        help="comma-separated batch sizes to profile (default 128,1024)")
+    parser.add_argument("--profile-steps", type=int, help="profiled steps per profile (default 10 CUDA, 2 CPU)")
     parser.add_argument("--json", help="where to write the results")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -178,6 +260,8 @@ def main() -> None:
         if not args.ours_only:
             result["inference"] = inference_rate(device, test, 10_000 if cuda else 2_000)
             print(json.dumps(result["inference"]), flush=True)
+    if args.profile:
+        result["profile"] = profiles(args, device)
     if args.workflow:
         if not args.data:
             parser.error("--workflow needs --data")

@@ -283,9 +283,11 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--increment", type=float, default=0.05,
                    help="learnables removed per iteration, as a fraction of the original")
     p.add_argument("--goal", type=float, default=1.0, help="stop once this fraction of learnables is gone")
-    p.add_argument("--cost", choices=("learnables", "macs"), default="learnables",
-                   help="what --increment and --goal count and the ranking saves: learnables (MATLAB's) "
-                        "or MACs per example")
+    p.add_argument("--cost", choices=("learnables", "macs", "latency"), default="learnables",
+                   help="what --increment and --goal count and the ranking saves: learnables (MATLAB's), "
+                        "MACs per example, or latency measured on this device")
+    p.add_argument("--latency-batch", type=int, default=128, metavar="N",
+                   help="images per timed call for --cost latency (default 128)")
     p.add_argument("--importance", choices=("taylor", "bn-gate"), default="taylor",
                    help="channel score: activation x gradient (MATLAB's, Molchanov 2017) or BN gate "
                         "(gamma x dL/dgamma)^2 (Molchanov 2019)")
@@ -328,6 +330,7 @@ def _prune(args: argparse.Namespace) -> int:
                    learnables_reduction_increment=args.increment, min_increment=args.min_increment,
                    distillation_weight=args.distill, distillation_temperature=args.distill_temperature,
                    channel_multiple=args.channel_multiple, cost=args.cost, importance=args.importance,
+                   latency_batch_size=args.latency_batch,
                    final_fine_tuning_epochs=args.final_epochs,
                    normalization=args.normalization,
                    num_importance_score_iterations=args.score_iterations,

@@ -32,6 +32,7 @@ from .prune import (
     compress_network_using_taylor_pruning,
     count_learnables,
 )
+from .prune.history import HistoryFiles
 from .report import plot_pruning, summary_lines
 from .report.markdown import pruning_report
 from .train import TrainingOptions, TrainingState, resolve_device, test_net
@@ -75,13 +76,14 @@ def prune_into_folder(
         out.mkdir(parents=True, exist_ok=True)
         (out / "options.json").write_text(json.dumps(settings, indent=2) + "\n")
     threshold = pruning["validation_threshold"]
+    history = HistoryFiles(out)
 
     last_save = [time.monotonic()]
 
     def save(iteration: int, best: nn.Module, info: PruningInfo) -> None:
         if not main:
             return
-        _write(out, best, info, spec, threshold, options.objective_metric_name)
+        _write(out, best, info, spec, threshold, options.objective_metric_name, history)
         save_network(best, out / CHECKPOINT, spec.model, kwargs=spec.kwargs, plans=[*spec.plans, *info.plans],
                      input_shape=spec.input_shape, extra={"run": {"settings": settings, "info": info.to_dict()}})
         (out / FINE_TUNE).unlink(missing_ok=True)  # that fine-tuning is finished
@@ -103,9 +105,9 @@ def prune_into_folder(
             if test is not None else None
     if main:
         if info.stop_reason != StopReason.UNMET:
-            _write(out, pruned, info, spec, threshold, options.objective_metric_name)
+            _write(out, pruned, info, spec, threshold, options.objective_metric_name, history)
         else:
-            info.write(out)
+            history.write(info)
         macs = (_macs(net, spec.input_shape), _macs(pruned, spec.input_shape))
         latency = _latency(net, pruned, spec.input_shape, options.execution_environment)
         (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold, macs,
@@ -181,10 +183,11 @@ def _fine_tune_checkpoint(out: Path, iteration: int) -> FineTuneCheckpoint | Non
     return FineTuneCheckpoint(saved["iteration"], plan, TrainingState(**saved["state"]))
 
 
-def _write(out: Path, net: nn.Module, info: PruningInfo, spec: RunSpec, threshold: float, metric: str) -> None:
+def _write(out: Path, net: nn.Module, info: PruningInfo, spec: RunSpec, threshold: float, metric: str,
+           history: HistoryFiles) -> None:
     save_network(net, out / "model.safetensors", spec.model, kwargs=spec.kwargs, plans=[*spec.plans, *info.plans],
                  input_shape=spec.input_shape,
                  extra={"classes": list(spec.classes), "summary": summary_lines(info)[0]})
     if info.training_history:
         info.plot_path = plot_pruning(info, out / "progress.png", threshold, metric)
-    info.write(out)
+    history.write(info)

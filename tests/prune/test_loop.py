@@ -2,34 +2,15 @@ import pytest
 import torch
 
 from taylorprune.errors import InputError
-from taylorprune.prune import StopReason, compress_network_using_taylor_pruning, count_learnables
-from taylorprune.train import TrainingOptions, evaluate, train_network
-from tests.fixtures import colour_blobs, tiny_resnet
-
-TRAIN, VAL = colour_blobs(192, size=8, seed=1), colour_blobs(96, size=8, seed=2)
-
-
-def _options(**changes) -> TrainingOptions:
-    base = dict(max_epochs=1, mini_batch_size=32, initial_learn_rate=0.02, validation_data=VAL,
-                validation_frequency=100, objective_metric_name="accuracy", output_network="best-validation",
-                verbose=False, execution_environment="cpu", augment=False)
-    return TrainingOptions(**{**base, **changes})
-
-
-@pytest.fixture(scope="module")
-def trained():
-    net, _ = train_network(tiny_resnet(), TRAIN, options=_options(max_epochs=4, initial_learn_rate=0.05))
-    return net
-
-
-def _prune(net, **kw):
-    kw = {"options": _options(), "num_importance_score_iterations": 2, **kw}
-    return compress_network_using_taylor_pruning(net, TRAIN, **kw)
+from taylorprune.prune import StopReason, count_learnables
+from taylorprune.train import evaluate
+from tests.fixtures import tiny_resnet
+from tests.prune.helpers import VAL, run_pruning, tiny_options
 
 
 def test_history_is_consistent_and_the_result_meets_the_floor(trained):
     before = {k: v.clone() for k, v in trained.state_dict().items()}
-    pruned, info = _prune(trained, validation_threshold=60.0, learnables_reduction_increment=0.2,
+    pruned, info = run_pruning(trained, validation_threshold=60.0, learnables_reduction_increment=0.2,
                           learnables_reduction_goal=0.6)
     learnables = [r.learnables for r in info.pruning_history if r.meets_threshold]
     assert all(a > b for a, b in zip(learnables, learnables[1:], strict=False))
@@ -46,14 +27,14 @@ def test_history_is_consistent_and_the_result_meets_the_floor(trained):
 
 
 def test_goal_reached(trained):
-    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.05,
+    _, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.05,
                      learnables_reduction_goal=0.1)
     assert info.stop_reason == StopReason.GOAL
     assert info.learnables_reduction >= 0.1 * (1 - 1e-6)
 
 
 def test_nothing_left_to_prune(trained):
-    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.5)
+    _, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.5)
     assert info.stop_reason == StopReason.NOTHING_LEFT
     assert info.learnables_reduction > 0.8
 
@@ -61,8 +42,8 @@ def test_nothing_left_to_prune(trained):
 def test_threshold_reached_returns_the_last_network_that_met_it(trained):
     base = evaluate(trained, VAL)["loss"]
     # A learning rate too small to recover: removing half of a trained net raises the loss.
-    pruned, info = _prune(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.5,
-                          options=_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
+    pruned, info = run_pruning(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.5,
+                          options=tiny_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
                           min_increment=None)
     assert info.stop_reason == StopReason.THRESHOLD
     assert count_learnables(pruned) == count_learnables(trained)
@@ -71,8 +52,8 @@ def test_threshold_reached_returns_the_last_network_that_met_it(trained):
 
 def test_a_failed_step_is_retried_smaller_from_the_last_good_network(trained):
     base = evaluate(trained, VAL)["loss"]
-    pruned, info = _prune(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.4,
-                          options=_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
+    pruned, info = run_pruning(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.4,
+                          options=tiny_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
                           min_increment=0.05)
     assert info.stop_reason == StopReason.THRESHOLD
     attempts = info.pruning_history[1:]
@@ -85,13 +66,13 @@ def test_a_failed_step_is_retried_smaller_from_the_last_good_network(trained):
 
 
 def test_unpruned_network_below_the_floor_is_reported_before_pruning():
-    pruned, info = _prune(tiny_resnet(), validation_threshold=99.0)
+    pruned, info = run_pruning(tiny_resnet(), validation_threshold=99.0)
     assert info.stop_reason == StopReason.UNMET
     assert len(info.pruning_history) == 1 and info.learnables_reduction == 0.0
 
 
 def test_divergence_keeps_the_last_good_network(trained):
-    pruned, info = _prune(trained, validation_threshold=0.0, options=_options(initial_learn_rate=1e12))
+    pruned, info = run_pruning(trained, validation_threshold=0.0, options=tiny_options(initial_learn_rate=1e12))
     assert info.stop_reason == StopReason.DIVERGED
     assert count_learnables(pruned) == count_learnables(trained)
     assert all(torch.isfinite(p).all() for p in pruned.parameters())
@@ -102,7 +83,7 @@ def test_ctrl_c_returns_the_best_so_far(trained):
         if iteration == 2:
             raise KeyboardInterrupt
 
-    pruned, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+    pruned, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
                           on_iteration=interrupt)
     assert info.stop_reason == StopReason.USER
     assert count_learnables(pruned) == info.pruning_history[2].learnables
@@ -115,14 +96,14 @@ def test_ctrl_c_returns_the_best_so_far(trained):
 ])
 def test_bad_requests_are_refused(kw, match):
     with pytest.raises(InputError, match=match):
-        _prune(tiny_resnet(), **kw)
+        run_pruning(tiny_resnet(), **kw)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_run_on_the_gpu_with_cuda_graphs(trained):
     """Surgery, scoring and graph-captured fine-tuning of each pruned shape, all on CUDA."""
-    options = _options(execution_environment="cuda", augment=True, max_epochs=2)
-    pruned, info = _prune(trained, options=options, validation_threshold=0.0,
+    options = tiny_options(execution_environment="cuda", augment=True, max_epochs=2)
+    pruned, info = run_pruning(trained, options=options, validation_threshold=0.0,
                           learnables_reduction_increment=0.1, learnables_reduction_goal=0.3)
     assert info.stop_reason == StopReason.GOAL and len(info.plans) == 3
     assert next(pruned.parameters()).is_cuda and count_learnables(pruned) == info.learnables
@@ -130,7 +111,7 @@ def test_a_run_on_the_gpu_with_cuda_graphs(trained):
 
 
 def test_time_split_accounts_for_the_whole_run(trained):
-    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+    _, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
                      learnables_reduction_goal=0.2, on_iteration=lambda *a: None)
     split = info.time_split
     assert {"validation", "scoring", "surgery", "fine_tuning", "callbacks", "other"} <= set(split)
@@ -139,35 +120,35 @@ def test_time_split_accounts_for_the_whole_run(trained):
 
 
 def test_distillation_from_the_unpruned_network(trained):
-    pruned, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+    pruned, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
                           learnables_reduction_goal=0.1, distillation_weight=0.5)
     assert info.stop_reason == StopReason.GOAL and count_learnables(pruned) < count_learnables(trained)
     with pytest.raises(InputError, match="distillation weight"):
-        _prune(trained, validation_threshold=0.0, distillation_weight=2.0)
+        run_pruning(trained, validation_threshold=0.0, distillation_weight=2.0)
 
 
 def test_cost_in_macs_counts_steps_and_goal_in_macs(trained):
-    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.15,
+    _, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.15,
                      learnables_reduction_goal=0.3, cost="macs")
     assert info.stop_reason == StopReason.MACS_GOAL
     macs = [r.macs for r in info.pruning_history]
     assert macs[0] == info.original_macs and all(a > b for a, b in zip(macs, macs[1:], strict=False))
     assert 1 - macs[-1] / macs[0] >= 0.3
     with pytest.raises(InputError, match="cost="):
-        _prune(trained, validation_threshold=0.0, cost="latency")
+        run_pruning(trained, validation_threshold=0.0, cost="flops")
 
 
 @pytest.mark.parametrize("importance, normalization", [("bn-gate", "none"), ("taylor", "l2")])
 def test_importance_variants_drive_the_loop(trained, importance, normalization):
-    _, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+    _, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
                      learnables_reduction_goal=0.1, importance=importance, normalization=normalization)
     assert info.stop_reason == StopReason.GOAL
     with pytest.raises(InputError, match="importance="):
-        _prune(trained, validation_threshold=0.0, importance="random")
+        run_pruning(trained, validation_threshold=0.0, importance="random")
 
 
 def test_final_fine_tuning_is_kept_only_if_validation_holds(trained):
-    pruned, info = _prune(trained, validation_threshold=0.0, learnables_reduction_increment=0.2,
+    pruned, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.2,
                           learnables_reduction_goal=0.2, final_fine_tuning_epochs=2)
     final = info.final_fine_tuning
     assert final["epochs"] == 2 and final["validation_before"] == info.pruning_history[-1].validation_metric

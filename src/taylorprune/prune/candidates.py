@@ -59,14 +59,20 @@ def describe_unprunable(cg: ChannelGraph) -> str:
 
 
 def candidates_from_graph(cg: ChannelGraph, scores: Mapping[int, ChannelScores],
-                          cost: str = "learnables") -> dict[int, Candidate]:
-    """Scores with what removing each channel saves: learnables, or MACs per example."""
-    macs = macs_per_channel(cg) if cost == "macs" else {}
-    return {
-        gid: Candidate(s.score, macs[gid] if cost == "macs" else
-                       torch.tensor(cg.group(gid).params_per_channel, dtype=torch.float64))
-        for gid, s in scores.items()
-    }
+                          costs: Mapping[int, torch.Tensor] | None = None) -> dict[int, Candidate]:
+    """Scores with what removing each channel saves (``costs``; default: its learnables)."""
+    costs = costs if costs is not None else channel_costs(cg)
+    return {gid: Candidate(s.score, costs[gid]) for gid, s in scores.items()}
+
+
+def channel_costs(cg: ChannelGraph, cost: str = "learnables") -> dict[int, torch.Tensor]:
+    """Per prunable group, what removing each channel saves: learnables, or MACs per example.
+
+    The third cost, latency, is measured rather than counted: see prune.latency.
+    """
+    if cost == "macs":
+        return macs_per_channel(cg)
+    return {g.id: torch.tensor(g.params_per_channel, dtype=torch.float64) for g in cg.prunable}
 
 
 def macs_per_channel(cg: ChannelGraph) -> dict[int, torch.Tensor]:

@@ -23,9 +23,15 @@ from ..importance import IMPORTANCE, NORMALIZATIONS, normalize_per_layer
 from ..train import Distillation, TrainingOptions, TrainingState, evaluate, train_network
 from ..train.augment import to_float
 from ..train.batches import iterate_batches
-from ..train.device import prepare_model, resolve_device
+from ..train.device import prepare_model, resolve_device, use_bf16
 from ..train.evaluate import check_network_input
-from .candidates import candidates_from_graph, describe_unprunable, pruned_layers, score_points
+from .candidates import (
+    candidates_from_graph,
+    channel_costs,
+    describe_unprunable,
+    pruned_layers,
+    score_points,
+)
 from .history import (
     PrunedTrainingRecord,
     PrunedValidationRecord,
@@ -33,7 +39,11 @@ from .history import (
     PruningRecord,
     StopReason,
 )
+from .latency import LatencyMeter
 from .select import select_channels
+
+# The stop reason when the goal is met, per cost (the PruningOptions.cost values).
+GOAL_REACHED = {"learnables": StopReason.GOAL, "macs": StopReason.MACS_GOAL, "latency": StopReason.LATENCY_GOAL}
 
 
 @dataclass(frozen=True)
@@ -51,9 +61,10 @@ class PruningOptions:
     distillation_temperature: float = 4.0
     channel_multiple: int = 1  # groups a step touches keep a multiple of this many channels
     final_fine_tuning_epochs: int = 0  # a longer fine-tuning of the result at the end (0: none)
-    # What a step removes and the goal counts: "learnables" (MATLAB's) or "macs" per example;
-    # increment and goal are fractions of the original amount of it.
+    # What a step removes and the goal counts: "learnables" (MATLAB's), "macs" per example, or
+    # "latency" measured on the run's device; increment and goal are fractions of the original amount.
     cost: str = "learnables"
+    latency_batch_size: int = 128  # images per timed call when cost is "latency"
     importance: str = "taylor"  # a key of importance.IMPORTANCE: "taylor" (MATLAB's) or "bn-gate"
     normalization: str = "none"  # per-group rescaling of the scores before the global ranking
 
@@ -74,8 +85,10 @@ class PruningOptions:
         if self.normalization not in NORMALIZATIONS:
             raise InputError(f"normalization={self.normalization!r} is not known; "
                              f"use one of {', '.join(NORMALIZATIONS)}")
-        if self.cost not in ("learnables", "macs"):
-            raise InputError(f"cost={self.cost!r} is not known; use 'learnables' or 'macs'")
+        if self.cost not in GOAL_REACHED:
+            raise InputError(f"cost={self.cost!r} is not known; use one of {', '.join(GOAL_REACHED)}")
+        if self.latency_batch_size < 1:
+            raise InputError(f"latency_batch_size={self.latency_batch_size} must be >= 1")
         if self.final_fine_tuning_epochs < 0:
             raise InputError(f"final_fine_tuning_epochs={self.final_fine_tuning_epochs} must be >= 0 (0: none)")
         if self.channel_multiple < 1:
@@ -107,7 +120,7 @@ class PruningCheckpoint:
     fine_tune: FineTuneCheckpoint | None = None  # the next iteration's fine-tuning, part done
 
 # Stops after which the result is final, so the final fine-tuning may run.
-FINISHED = (StopReason.THRESHOLD, StopReason.GOAL, StopReason.MACS_GOAL, StopReason.NOTHING_LEFT)
+FINISHED = (StopReason.THRESHOLD, *GOAL_REACHED.values(), StopReason.NOTHING_LEFT)
 
 # Fine-tuning after each prune: MATLAB's example (sgdm, batch 128, 5 epochs, best-validation on
 # accuracy) with a learning rate for recovering a trained network, not for training from scratch.
@@ -139,6 +152,7 @@ def compress_network_using_taylor_pruning(
     channel_multiple: int = 1,
     final_fine_tuning_epochs: int = 0,
     cost: str = "learnables",
+    latency_batch_size: int = 128,
     importance: str = "taylor",
     normalization: str = "none",
     on_iteration: IterationCallback | None = None,
@@ -154,7 +168,9 @@ def compress_network_using_taylor_pruning(
     accepted pruning iteration, ``on_fine_tune_epoch(FineTuneCheckpoint)`` after every
     fine-tuning epoch (both to checkpoint); ``resume_from`` continues from them. With
     ``distillation_weight`` > 0 every fine-tuning also learns the unpruned network's soft
-    targets (temperature ``distillation_temperature``).
+    targets (temperature ``distillation_temperature``). ``cost`` says what a step removes
+    and the goal counts: learnables, MACs, or latency measured on the run's device at
+    ``latency_batch_size`` images per call (see prune.latency).
     """
     train_opts = options or default_fine_tuning_options()
     opts = check_pruning_request(
@@ -164,7 +180,7 @@ def compress_network_using_taylor_pruning(
         num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names,
         min_increment=min_increment, distillation_weight=distillation_weight,
         distillation_temperature=distillation_temperature, channel_multiple=channel_multiple, cost=cost,
-        importance=importance, normalization=normalization, final_fine_tuning_epochs=final_fine_tuning_epochs)
+        latency_batch_size=latency_batch_size, importance=importance, normalization=normalization, final_fine_tuning_epochs=final_fine_tuning_epochs)
     data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
@@ -217,6 +233,12 @@ class _Search:
         # The trace of the current best network, when one is at hand: its channel groups and
         # MACs depend on the architecture only, so the next step reuses it instead of tracing again.
         self.best_trace: graph.ChannelGraph | None = traced if resume_from is None else None
+        self.latency = None
+        if opts.cost == "latency":
+            self.latency = LatencyMeter(self.example, opts.latency_batch_size,
+                                        use_bf16(self.device, train_opts.precision),
+                                        multiple=opts.channel_multiple)
+            self.reference = prepare_model(copy.deepcopy(net), self.device)  # what later times are relative to
         self.distillation = None
         if opts.distillation_weight > 0:
             teacher = prepare_model(copy.deepcopy(net), self.device).eval()
@@ -271,14 +293,35 @@ class _Search:
     def _baseline(self) -> None:
         with self._timed("validation"):
             base = evaluate(self.best, self.val, device=self.device)[self.metric]
+        with self._timed("latency"):
+            latency_ms = self.latency.times_ns([self.best])[0] / 1e6 if self.latency else 0.0
         self.info.pruning_history.append(PruningRecord(0, self.info.original_learnables, 0.0, base, self.meets(base),
-                                                       self.info.original_macs))
+                                                       self.info.original_macs, latency_ms))
         self._log(f"unpruned network: validation {self.metric} {base:.2f} "
-                  f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables")
+                  f"(threshold {self.opts.validation_threshold:g}), {self.info.original_learnables:,} learnables"
+                  f"{self._latency_text(self.info.pruning_history[0])}")
 
-    def _cost(self, record: PruningRecord) -> int:
-        """The network's size in the units steps and the goal are counted in."""
-        return record.macs if self.opts.cost == "macs" else record.learnables
+    def _cost(self, record: PruningRecord) -> float:
+        """The network's size in the units steps and the goal are counted in (latency: ns)."""
+        return {"macs": record.macs, "latency": record.latency_ms * 1e6}.get(self.opts.cost, record.learnables)
+
+    def _latency_ms(self, net: nn.Module) -> float:
+        """Milliseconds per call of latency_batch_size images when the cost is latency, else 0 (not measured).
+
+        Timed against the unpruned network and scaled by its time, so machine load that
+        comes and goes between iterations does not bend the history.
+        """
+        if self.latency is None:
+            return 0.0
+        with self._timed("latency"):
+            return self.latency.relative(self.reference, [net])[0] * self.info.pruning_history[0].latency_ms
+
+    def _latency_text(self, record: PruningRecord) -> str:
+        if self.latency is None:
+            return ""
+        base = self.info.pruning_history[0].latency_ms
+        ratio = f" ({record.latency_ms / base:.3f}x)" if record.iteration else ""
+        return f", {record.latency_ms:.2f} ms per {self.opts.latency_batch_size} images{ratio}"
 
     def _iterate(self) -> StopReason:
         original = self._cost(self.info.pruning_history[0])
@@ -289,7 +332,7 @@ class _Search:
             accepted = [r for r in self.info.pruning_history if r.meets_threshold]
             removed = original - self._cost(accepted[-1])
             if removed >= goal * (1 - 1e-9):
-                return StopReason.MACS_GOAL if self.opts.cost == "macs" else StopReason.GOAL
+                return GOAL_REACHED[self.opts.cost]
             resume = None
             if self.pending is not None and self.pending.iteration == iteration:
                 plan, resume = self.pending.plan, self.pending.state
@@ -308,10 +351,11 @@ class _Search:
             learnables, macs = count_learnables(tuned), count_macs(trace.gm).total
             ok = self.meets(value)
             fewer = 1 - learnables / self.info.original_learnables
-            self.info.pruning_history.append(PruningRecord(iteration, learnables, fewer, value, ok, macs))
+            record = PruningRecord(iteration, learnables, fewer, value, ok, macs, self._latency_ms(tuned))
+            self.info.pruning_history.append(record)
             self._log(f"iteration {iteration}: {learnables:,} learnables ({100 * fewer:.1f}% fewer), "
-                      f"{macs / self.info.original_macs:.3f}x the MACs, validation {self.metric} {value:.2f}"
-                      f"{'' if ok else ' - below the threshold'}")
+                      f"{macs / self.info.original_macs:.3f}x the MACs{self._latency_text(record)}, "
+                      f"validation {self.metric} {value:.2f}{'' if ok else ' - below the threshold'}")
             if ok:
                 self.best, self.best_trace = tuned, trace
                 self.info.plans.append(plan)
@@ -340,13 +384,33 @@ class _Search:
             scores = IMPORTANCE[self.opts.importance](self.best, self._score_batches(iteration), points,
                                                      None if isinstance(self.loss, str) else self.loss)
             scores = normalize_per_layer(scores, self.opts.normalization)
-        plan, _ = select_channels(candidates_from_graph(cg, scores, self.opts.cost), math.ceil(target),
-                                  self.opts.channel_multiple)
-        if not plan:
-            self.info.stop_detail = describe_unprunable(cg)
-            return None
-        with self._timed("surgery"):
-            return graph.prune(self.best, (self.example,), plan), plan
+        candidates = candidates_from_graph(cg, scores, self._channel_costs(cg, scores))
+
+        def choose(amount: float) -> dict[int, list[int]]:
+            return select_channels(candidates, math.ceil(amount), self.opts.channel_multiple)[0]
+
+        if self.latency is None:
+            plan = choose(target)
+            with self._timed("surgery"):
+                step = (graph.prune(self.best, (self.example,), plan, channel_graph=cg), plan) if plan else None
+        else:
+            with self._timed("latency"):
+                step = self.latency.sized_step(self.best, cg, choose, target, self._best_latency_ns())
+        if step is None:
+            self.info.stop_detail = describe_unprunable(cg) if self.latency is None else (
+                f"removing channels no longer saves measurable time at {self.opts.latency_batch_size} "
+                f"images per call on {self.device.type}")
+        return step
+
+    def _channel_costs(self, cg: graph.ChannelGraph, scores: dict) -> dict[int, torch.Tensor]:
+        """What removing each channel saves, in the units of the cost."""
+        if self.latency is None:
+            return channel_costs(cg, self.opts.cost)
+        with self._timed("latency"):
+            return self.latency.per_channel(self.best, cg, scores, self._best_latency_ns())
+
+    def _best_latency_ns(self) -> float:
+        return [r for r in self.info.pruning_history if r.meets_threshold][-1].latency_ms * 1e6
 
     def _score_batches(self, iteration: int):
         images, labels = self.data.images, self.data.labels

@@ -13,38 +13,41 @@ class Candidate:
     """A prunable group as the selector sees it."""
 
     scores: torch.Tensor  # (size,) importance of each channel, loss units per example
-    costs: torch.Tensor  # (size,) learnables removing each channel saves (all members together)
+    costs: torch.Tensor  # (size,) what removing each channel saves: learnables (all members), MACs or ns
     min_keep: int = 1  # channels that must remain (never empty a group)
 
 
-def select_channels(candidates: Mapping[int, Candidate], target: int,
-                    multiple: int = 1) -> tuple[dict[int, list[int]], int]:
-    """Greedy global choice by score / cost until about ``target`` learnables are removed.
+def select_channels(candidates: Mapping[int, Candidate], target: float,
+                    multiple: int = 1) -> tuple[dict[int, list[int]], float]:
+    """Greedy global choice by score / cost until about ``target`` of the cost is removed.
 
-    Returns the plan {group id: channel indices} and the learnables it removes counted by
+    Returns the plan {group id: channel indices} and the cost it removes counted by
     ``costs`` (an estimate: when two coupled groups lose channels, a weight shared by both is
-    counted twice; the caller counts the real figure on the pruned network). With
+    counted twice; the caller counts the real figure on the pruned network). A channel
+    whose removal saves nothing (cost 0) is never chosen. With
     ``multiple`` > 1 every group the step touches keeps a multiple of that many channels
     (GPU kernels prefer such widths): see round_kept.
     """
     ranked = []
     for gid, c in candidates.items():
-        ranked.extend((r, gid, index) for index, r in enumerate(_ratio(c).tolist()))
+        ranked.extend((r, gid, index, cost) for index, (r, cost) in enumerate(zip(_ratio(c).tolist(),
+                                                                                   c.costs.tolist(), strict=True))
+                      if cost > 0)
     ranked.sort()
     removable = {gid: len(c.scores) - c.min_keep for gid, c in candidates.items()}
     plan: dict[int, list[int]] = {}
-    removed = 0
-    for _, gid, index in ranked:
+    removed = 0.0
+    for _, gid, index, cost in ranked:
         if removed >= target:
             break
         if removable[gid] <= 0:
             continue
         removable[gid] -= 1
         plan.setdefault(gid, []).append(index)
-        removed += int(candidates[gid].costs[index])
+        removed += cost
     if multiple > 1:
         plan = {gid: round_kept(candidates[gid], ix, multiple) for gid, ix in plan.items()}
-        removed = sum(int(candidates[gid].costs[ix].sum()) for gid, ix in plan.items())
+        removed = sum(float(candidates[gid].costs[ix].sum()) for gid, ix in plan.items())
     return {gid: sorted(ix) for gid, ix in plan.items() if ix}, removed
 
 

@@ -44,6 +44,7 @@ ROWS = {
                       "--learn-rate-drop-factor", "0.1", "--min-increment", "none"],
     "matlab-stop-rule": ["--min-increment", "none"],  # our fine-tuning, MATLAB's stop rule
     "ours": [],  # defaults: lr 0.01 cosine, adaptive steps down to 0.5%
+    "ours-matlab-budget": [],  # defaults, total fine-tuning epochs capped at what matlab-recipe spent
     "ours-distill": ["--distill", "0.5"],
     "ours-multiple-8": ["--channel-multiple", "8"],  # GPU-friendly widths: what compression costs
     "ours-bn-gate": ["--importance", "bn-gate"],  # Molchanov 2019 instead of MATLAB's criterion
@@ -55,6 +56,19 @@ ROWS = {
     "torch-pruning-taylor": [],
 }
 SCRIPTS = {"torch-pruning-taylor": Path(__file__).parent / "tp_loop.py"}  # rows run by a script, not the CLI
+BUDGET_FROM = {"ours-matlab-budget": "matlab-recipe"}  # rows whose epoch budget another row's run sets
+
+
+def budget_flags(name: str, done: list[dict], args: argparse.Namespace) -> list[str]:
+    """--budget-epochs for a row capped at another row's fine-tuning epochs (run earlier, or --budget-epochs)."""
+    if name not in BUDGET_FROM:
+        return []
+    source = next((r for r in done if r["row"] == BUDGET_FROM[name]), None)
+    epochs = args.budget_epochs or (round(source["fine_tuning_epochs"]) if source and "fine_tuning_epochs" in source
+                                    else None)
+    if epochs is None:
+        sys.exit(f"row {name} needs the {BUDGET_FROM[name]} row earlier in --rows, or --budget-epochs N")
+    return ["--budget-epochs", str(epochs)]
 
 
 def row_command(name: str, flags: list[str], args: argparse.Namespace, out: Path) -> list[str]:
@@ -115,6 +129,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per pruning iteration")
     parser.add_argument("--validation", type=int, default=5000, help="validation images carved from train")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from {', '.join(ROWS)}")
+    parser.add_argument("--budget-epochs", type=int,
+                        help="fine-tuning epochs of the ours-matlab-budget row (default: what matlab-recipe spent)")
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per row before Ctrl-C")
     parser.add_argument("--out", default="runs/compare-matlab")
     parser.add_argument("--json", default=str(RESULTS))
@@ -130,7 +146,9 @@ def main() -> None:
         args.floor = floor if args.floor is None else args.floor
     elif args.floor is None:
         args.floor = 85.0
-    rows = [run_row(name, ROWS[name], args) for name in args.rows.split(",")]
+    rows: list[dict] = []
+    for name in args.rows.split(","):
+        rows.append(run_row(name, ROWS[name] + budget_flags(name, rows, args), args))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {"command": " ".join(["python", "benchmarks/compare_matlab.py", *sys.argv[1:]]), "seed": 0,
               "git_commit": commit, "torch": torch.__version__, "machine": describe_machine(),

@@ -297,6 +297,8 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
                    help="groups a step touches keep a multiple of N channels (8 suits GPU kernels; 1: off)")
     p.add_argument("--final-epochs", type=int, default=0, metavar="N",
                    help="fine-tune the result N more epochs at the end, kept if validation does not drop")
+    p.add_argument("--budget-epochs", type=int, metavar="N",
+                   help="fine-tuning epochs all pruning iterations may spend together (default: no limit)")
     p.add_argument("--distill", type=float, default=0.0, metavar="WEIGHT",
                    help="share of the fine-tuning loss on the unpruned network's soft targets (0: off)")
     p.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature of distillation")
@@ -331,7 +333,7 @@ def _prune(args: argparse.Namespace) -> int:
                    distillation_weight=args.distill, distillation_temperature=args.distill_temperature,
                    channel_multiple=args.channel_multiple, cost=args.cost, importance=args.importance,
                    latency_batch_size=args.latency_batch,
-                   final_fine_tuning_epochs=args.final_epochs,
+                   final_fine_tuning_epochs=args.final_epochs, fine_tuning_budget_epochs=args.budget_epochs,
                    normalization=args.normalization,
                    num_importance_score_iterations=args.score_iterations,
                    layer_names=tuple(args.layers.split(",")) if args.layers else None)

@@ -93,6 +93,7 @@ def test_ctrl_c_returns_the_best_so_far(trained):
     ({"validation_threshold": 120.0}, "0..100"),
     ({"validation_threshold": 50.0, "learnables_reduction_increment": 0.0}, "increment"),
     ({"validation_threshold": 50.0, "learnables_reduction_goal": 1.5}, "goal"),
+    ({"validation_threshold": 50.0, "fine_tuning_budget_epochs": 0}, "budget"),
 ])
 def test_bad_requests_are_refused(kw, match):
     with pytest.raises(InputError, match=match):
@@ -157,3 +158,12 @@ def test_final_fine_tuning_is_kept_only_if_validation_holds(trained):
     assert evaluate(pruned, VAL)["accuracy"] == pytest.approx(info.validation_metric)
     tagged = {r.pruning_iteration for r in info.training_history}
     assert len(info.pruning_history) in tagged  # its training records follow the last iteration's
+
+
+def test_a_fine_tuning_budget_stops_before_it_would_be_exceeded(trained):
+    pruned, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+                               fine_tuning_budget_epochs=5, options=tiny_options(max_epochs=2))
+    assert info.stop_reason == StopReason.BUDGET and "4 of 5 epochs spent" in info.stop_detail
+    assert len(info.pruning_history) == 3  # two iterations of 2 epochs; a third would make 6
+    assert {r.pruning_iteration for r in info.training_history} == {1, 2}
+    assert count_learnables(pruned) == info.pruning_history[-1].learnables

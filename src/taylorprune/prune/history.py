@@ -19,6 +19,7 @@ class StopReason(str, Enum):
     MACS_GOAL = "MACs reduction goal reached."
     LATENCY_GOAL = "Latency reduction goal reached."
     NOTHING_LEFT = "Nothing left to prune."
+    BUDGET = "Fine-tuning budget spent."
     USER = "Stopped by the user."
     DIVERGED = "Training diverged."
     UNMET = "The unpruned network does not meet the validation threshold."

@@ -61,6 +61,9 @@ class PruningOptions:
     distillation_temperature: float = 4.0
     channel_multiple: int = 1  # groups a step touches keep a multiple of this many channels
     final_fine_tuning_epochs: int = 0  # a longer fine-tuning of the result at the end (0: none)
+    # Fine-tuning epochs all pruning iterations may spend together (rejected steps included, the
+    # final fine-tuning not); the loop stops before an iteration would exceed it. None: no limit.
+    fine_tuning_budget_epochs: int | None = None
     # What a step removes and the goal counts: "learnables" (MATLAB's), "macs" per example, or
     # "latency" measured on the run's device; increment and goal are fractions of the original amount.
     cost: str = "learnables"
@@ -89,6 +92,9 @@ class PruningOptions:
             raise InputError(f"cost={self.cost!r} is not known; use one of {', '.join(GOAL_REACHED)}")
         if self.latency_batch_size < 1:
             raise InputError(f"latency_batch_size={self.latency_batch_size} must be >= 1")
+        if self.fine_tuning_budget_epochs is not None and self.fine_tuning_budget_epochs < 1:
+            raise InputError(f"fine_tuning_budget_epochs={self.fine_tuning_budget_epochs} must be >= 1 "
+                             "(None: no limit)")
         if self.final_fine_tuning_epochs < 0:
             raise InputError(f"final_fine_tuning_epochs={self.final_fine_tuning_epochs} must be >= 0 (0: none)")
         if self.channel_multiple < 1:
@@ -120,7 +126,7 @@ class PruningCheckpoint:
     fine_tune: FineTuneCheckpoint | None = None  # the next iteration's fine-tuning, part done
 
 # Stops after which the result is final, so the final fine-tuning may run.
-FINISHED = (StopReason.THRESHOLD, *GOAL_REACHED.values(), StopReason.NOTHING_LEFT)
+FINISHED = (StopReason.THRESHOLD, *GOAL_REACHED.values(), StopReason.NOTHING_LEFT, StopReason.BUDGET)
 
 # Fine-tuning after each prune: MATLAB's example (sgdm, batch 128, 5 epochs, best-validation on
 # accuracy) with a learning rate for recovering a trained network, not for training from scratch.
@@ -151,6 +157,7 @@ def compress_network_using_taylor_pruning(
     distillation_temperature: float = 4.0,
     channel_multiple: int = 1,
     final_fine_tuning_epochs: int = 0,
+    fine_tuning_budget_epochs: int | None = None,
     cost: str = "learnables",
     latency_batch_size: int = 128,
     importance: str = "taylor",
@@ -180,7 +187,8 @@ def compress_network_using_taylor_pruning(
         num_importance_score_iterations=num_importance_score_iterations, layer_names=layer_names,
         min_increment=min_increment, distillation_weight=distillation_weight,
         distillation_temperature=distillation_temperature, channel_multiple=channel_multiple, cost=cost,
-        latency_batch_size=latency_batch_size, importance=importance, normalization=normalization, final_fine_tuning_epochs=final_fine_tuning_epochs)
+        latency_batch_size=latency_batch_size, importance=importance, normalization=normalization,
+        final_fine_tuning_epochs=final_fine_tuning_epochs, fine_tuning_budget_epochs=fine_tuning_budget_epochs)
     data = to_image_data(train_data)
     if train_opts.validation_data is None:
         data, val = split_validation(data, opts.validation_split, seed=train_opts.seed)
@@ -333,6 +341,11 @@ class _Search:
             removed = original - self._cost(accepted[-1])
             if removed >= goal * (1 - 1e-9):
                 return GOAL_REACHED[self.opts.cost]
+            budget = self.opts.fine_tuning_budget_epochs
+            if budget is not None and iteration * self.train_opts.max_epochs > budget:
+                self.info.stop_detail = (f"{(iteration - 1) * self.train_opts.max_epochs} of {budget} epochs spent; "
+                                         f"an iteration takes {self.train_opts.max_epochs}")
+                return StopReason.BUDGET
             resume = None
             if self.pending is not None and self.pending.iteration == iteration:
                 plan, resume = self.pending.plan, self.pending.state

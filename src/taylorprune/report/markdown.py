@@ -34,13 +34,25 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
                   f"{final['validation_after']:.2f}" + ("" if final["kept"] else " (not better: not kept)") + ".", ""]
     lines += [f"Validation threshold: {threshold:g}. Pruning iterations run: {len(info.pruning_history) - 1}; "
               f"accepted: {len(info.plans)}. Wall time: {info.elapsed_s:.0f} s.", "",
-              "| iteration | learnables | reduction | validation | meets threshold |",
-              "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r.iteration} | {r.learnables:,} | {100 * r.learnables_reduction:.1f}% | "
-              f"{r.validation_metric:.2f} | {'yes' if r.meets_threshold else 'no'} |" for r in info.pruning_history]
+              *_iteration_table(info)]
     if info.plot_path:
         lines += ["", f"![progress]({info.plot_path.name})"]
     return "\n".join(lines) + "\n"
+
+
+def _iteration_table(info: PruningInfo) -> list[str]:
+    """One row per pruning iteration; MACs and latency columns where the run recorded them."""
+    first = info.pruning_history[0]
+    columns = [("iteration", lambda r: str(r.iteration)), ("learnables", lambda r: f"{r.learnables:,}"),
+               ("reduction", lambda r: f"{100 * r.learnables_reduction:.1f}%")]
+    if first.macs:
+        columns.append(("MACs", lambda r: f"{r.macs / first.macs:.3f}×"))
+    if first.latency_ms:
+        columns.append(("latency", lambda r: f"{r.latency_ms:.2f} ms ({r.latency_ms / first.latency_ms:.3f}×)"))
+    columns += [("validation", lambda r: f"{r.validation_metric:.2f}"),
+                ("meets threshold", lambda r: "yes" if r.meets_threshold else "no")]
+    return ["| " + " | ".join(name for name, _ in columns) + " |", "|" + " --- |" * len(columns),
+            *["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in info.pruning_history]]
 
 
 def _kib(learnables: int) -> str:

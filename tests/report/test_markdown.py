@@ -1,0 +1,19 @@
+from taylorprune.prune import PruningInfo, PruningRecord, StopReason
+from taylorprune.report.markdown import pruning_report
+
+
+def _info(latency: bool) -> PruningInfo:
+    ms = (10.0, 6.0) if latency else (0.0, 0.0)
+    return PruningInfo(
+        pruning_history=[PruningRecord(0, 1000, 0.0, 90.0, True, 2000, ms[0]),
+                         PruningRecord(1, 600, 0.4, 86.5, True, 1000, ms[1])],
+        stop_reason=StopReason.THRESHOLD, original_learnables=1000, original_macs=2000, learnables=600)
+
+
+def test_the_iteration_table_has_macs_and_latency_only_when_recorded():
+    plain = pruning_report(_info(latency=False), 1000, 85.0, 85.0)
+    assert "| iteration | learnables | reduction | MACs | validation | meets threshold |" in plain
+    assert "| 1 | 600 | 40.0% | 0.500× | 86.50 | yes |" in plain and "latency" not in plain
+    timed = pruning_report(_info(latency=True), 1000, 85.0, 85.0)
+    assert "| 1 | 600 | 40.0% | 0.500× | 6.00 ms (0.600×) | 86.50 | yes |" in timed
+    assert all(line.count("|") == 8 for line in timed.splitlines() if line.startswith("| 0 |"))

@@ -64,3 +64,14 @@ def test_two_processes_train_and_only_rank_zero_writes(folder, tmp_path):
     assert sum(line.startswith("accuracy:") for line in run.stdout.splitlines()) == 1  # only rank 0 prints
     history = json.loads((tmp_path / "t" / "history.json").read_text())
     assert len(history["training_history"]) == 2 * (180 // 32) and 0 <= history["test_accuracy"] <= 100
+
+
+def test_ranks_agree_on_latency_decisions(folder, tmp_path):
+    """Each rank times on its own; the averaged timings must give every rank the same plan, or DDP
+    would fail on mismatched shapes when it broadcasts the pruned network."""
+    args = _args(folder, tmp_path / "latency", model="tests.fixtures:wide_convnet")
+    run = _torchrun(args + ["--cost", "latency", "--latency-batch", "256"])
+    assert run.returncode == 0, run.stderr[-8000:]
+    history = json.loads((tmp_path / "latency" / "history.json").read_text())
+    assert history["stop_reason"] in ("Latency reduction goal reached.", "Nothing left to prune.")  # not a crash
+    assert history["pruning_history"][0]["latency_ms"] > 0 and len(history["plans"]) >= 1

@@ -50,7 +50,8 @@ ROWS = {
     "ours-bn-gate": ["--importance", "bn-gate"],  # Molchanov 2019 instead of MATLAB's criterion
     "ours-taylor-l2": ["--normalization", "l2"],  # per-layer normalised scores (Molchanov 2017)
     "ours-macs": ["--cost", "macs"],  # steps, goal and ranking in MACs
-    "ours-latency": ["--cost", "latency"],  # steps, goal and ranking in time measured on this device
+    # steps, goal and ranking in time measured on this device (at batch 128 a GPU is launch-bound)
+    "ours-latency": ["--cost", "latency", "--latency-batch", "1024"],
     "ours-final-10": ["--final-epochs", "10"],  # a 10-epoch recovery fine-tuning of the result
     # Torch-Pruning 1.6.1's TaylorImportance, global pruning, in MATLAB's loop with our fine-tuning
     "torch-pruning-taylor": [],

@@ -37,7 +37,7 @@ from taylorprune.benchmark.machine import describe_machine
 RESULTS = Path(__file__).parent / "results" / "compare_matlab.json"
 MATLAB_PUBLISHED = {"learnables_reduction": 0.215, "test_accuracy": 85.15, "baseline_test_accuracy": 90.24,
                     "note": "MATLAB R2026a example as published, not re-run"}
-COMMON = ["--increment", "0.05", "--batch-size", "128", "--seed", "0"]
+COMMON = ["--increment", "0.05", "--batch-size", "128"]
 ROWS = {
     # MATLAB's recipe: sgdm at 0.1 with a piecewise drop, fixed 5% steps, stop at the first failure.
     "matlab-recipe": ["--lr", "0.1", "--learn-rate-schedule", "piecewise", "--learn-rate-drop-period", "2",
@@ -75,7 +75,8 @@ def budget_flags(name: str, done: list[dict], args: argparse.Namespace) -> list[
 def row_command(name: str, flags: list[str], args: argparse.Namespace, out: Path) -> list[str]:
     """`taylorprune prune`, or the row's script, given the same data, budget and seed."""
     shared = ["--model", args.model, "--data", args.data, "--epochs", str(args.epochs),
-              "--validation", str(args.validation), *COMMON, *flags, "--out", str(out)]
+              "--validation", str(args.validation), "--goal", str(args.goal), "--seed", str(args.seed), *COMMON,
+              *flags, "--out", str(out)]
     if name in SCRIPTS:
         residual = ["--ignore-residual"] if args.scenario == 2 else []
         return [sys.executable, str(SCRIPTS[name]), "--floor", str(args.floor), *shared, *residual]
@@ -108,7 +109,8 @@ def recover(args: argparse.Namespace) -> tuple[str, float, dict]:
     command = [sys.executable, "-m", "taylorprune", "train", "--model", args.arch, "--weights", args.foreign,
                "--data", args.data, "--validation", str(args.validation), "--epochs", str(args.recover_epochs),
                "--lr", "0.01", "--learn-rate-schedule", "cosine", "--objective-metric-name", "accuracy",
-               "--output-network", "best-validation", "--seed", "0", "--out", str(out), "--force", "--quiet"]
+               "--output-network", "best-validation", "--seed", str(args.seed), "--out", str(out), "--force",
+               "--quiet"]
     subprocess.run(command, check=True)
     history = json.loads((out / "history.json").read_text())
     best = max(r["accuracy"] for r in history["validation_history"])
@@ -130,6 +132,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per pruning iteration")
     parser.add_argument("--validation", type=int, default=5000, help="validation images carved from train")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from {', '.join(ROWS)}")
+    parser.add_argument("--goal", type=float, default=1.0,
+                        help="learnables reduction goal of every row (1: prune until the floor stops it)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every run")
     parser.add_argument("--budget-epochs", type=int,
                         help="fine-tuning epochs of the ours-matlab-budget row (default: what matlab-recipe spent)")
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per row before Ctrl-C")
@@ -151,7 +156,7 @@ def main() -> None:
     for name in args.rows.split(","):
         rows.append(run_row(name, ROWS[name] + budget_flags(name, rows, args), args))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"command": " ".join(["python", "benchmarks/compare_matlab.py", *sys.argv[1:]]), "seed": 0,
+    result = {"command": " ".join(["python", "benchmarks/compare_matlab.py", *sys.argv[1:]]), "seed": args.seed,
               "git_commit": commit, "torch": torch.__version__, "machine": describe_machine(),
               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
               "scenario": args.scenario, "floor": args.floor, "recovered": recovered,

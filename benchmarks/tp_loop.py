@@ -76,6 +76,7 @@ class Loop:
     ignored: tuple[str, ...]  # modules TP leaves whole
     floor: float  # validation accuracy, percent
     increment: float  # share of the ORIGINAL learnables per step, (0, 1]
+    goal: float  # stop once this share of the original learnables is gone, (0, 1]
     epochs: int  # fine-tuning epochs per step
     batch_size: int
     seed: int
@@ -105,7 +106,7 @@ def main() -> None:
     net = prepare_model(net, device)
     example = to_float(train.images[:1]).to(device)
     loop = Loop(on_device(train, device), on_device(val, device), example,
-                ignored_layers(net, example, args.ignore_residual), args.floor, args.increment, args.epochs,
+                ignored_layers(net, example, args.ignore_residual), args.floor, args.increment, args.goal, args.epochs,
                 args.batch_size, args.seed)
     before = (count_learnables(net), macs(net, example))
     progress = Progress(net)
@@ -133,6 +134,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--floor", type=float, default=85.0, help="validation accuracy floor, percent (85)")
     parser.add_argument("--increment", type=float, default=0.05,
                         help="learnables removed per step, as a share of the original (0.05)")
+    parser.add_argument("--goal", type=float, default=1.0, help="stop once this share of learnables is gone (1)")
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per step (5)")
     parser.add_argument("--batch-size", type=int, default=128, help="mini-batch of scoring and fine-tuning (128)")
     parser.add_argument("--validation", type=int, default=5000, help="validation images carved from train (5000)")
@@ -169,10 +171,13 @@ def run_loop(loop: Loop, progress: Progress) -> None:
         return
     original = count_learnables(progress.best)
     for step in itertools.count(1):
+        if 1 - count_learnables(progress.best) / original >= loop.goal - 1e-9:
+            progress.stop_reason = StopReason.GOAL
+            return
         with timed(progress, "scoring"):
             accumulate_gradients(progress.best, loop, step)
         with timed(progress, "surgery"):
-            pruned = prune_to(progress.best, loop, round(original * (1 - step * loop.increment)))
+            pruned = prune_to(progress.best, loop, round(original * (1 - min(step * loop.increment, loop.goal))))
         progress.best.zero_grad(set_to_none=True)
         if pruned is progress.best:
             progress.stop_reason = StopReason.NOTHING_LEFT

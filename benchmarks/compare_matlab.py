@@ -41,11 +41,11 @@ COMMON = ["--increment", "0.05", "--batch-size", "128"]
 ROWS = {
     # MATLAB's recipe: sgdm at 0.1 with a piecewise drop, fixed 5% steps, stop at the first failure.
     "matlab-recipe": ["--lr", "0.1", "--learn-rate-schedule", "piecewise", "--learn-rate-drop-period", "2",
-                      "--learn-rate-drop-factor", "0.1", "--min-increment", "none"],
-    "matlab-stop-rule": ["--min-increment", "none"],  # our fine-tuning, MATLAB's stop rule
-    "ours": [],  # defaults: lr 0.01 cosine, adaptive steps down to 0.5%
+                      "--learn-rate-drop-factor", "0.1", "--min-increment", "none", "--distill", "0"],
+    "matlab-stop-rule": ["--min-increment", "none", "--distill", "0"],  # our fine-tuning, MATLAB's stop rule
+    "ours": [],  # defaults: lr 0.01 cosine, distillation 0.5, adaptive steps down to 0.5%
     "ours-matlab-budget": [],  # defaults, total fine-tuning epochs capped at what matlab-recipe spent
-    "ours-distill": ["--distill", "0.5"],
+    "ours-no-distill": ["--distill", "0"],  # the defaults without distillation (before 2026-11-30: "ours")
     "ours-multiple-8": ["--channel-multiple", "8"],  # GPU-friendly widths: what compression costs
     "ours-bn-gate": ["--importance", "bn-gate"],  # Molchanov 2019 instead of MATLAB's criterion
     "ours-taylor-l2": ["--normalization", "l2"],  # per-layer normalised scores (Molchanov 2017)

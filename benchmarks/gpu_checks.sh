@@ -13,7 +13,7 @@ set -u -o pipefail
 OUT=${OUT:-/tmp/taylorprune-out}
 WORK=${WORK:-/tmp/taylorprune-work}
 DATA=${DATA:-.device/cifar10-jpeg.tar.gz}
-ROWS=${ROWS:-matlab-recipe,ours,ours-distill}
+ROWS=${ROWS:-matlab-recipe,ours,ours-no-distill}
 ROW_LIMIT=${ROW_LIMIT:-110}   # seconds per benchmark row
 ROW_ARGS=${ROW_ARGS:-}        # extra compare_matlab.py flags (a CPU dry run: --validation 100 --epochs 1)
 COMPILE=${COMPILE---compile}  # speed.py flag; empty on a CPU dry run

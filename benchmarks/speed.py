@@ -190,9 +190,9 @@ def workflow(args: argparse.Namespace) -> dict:
     split_validation(train, args.validation, seed=0)
     data_s = time.perf_counter() - start
     argv = ["prune", "--model", args.model, "--data", args.data, "--min-accuracy", str(args.min_accuracy),
-            "--increment", "0.05",
-            "--epochs", str(args.epochs), "--batch-size", "128", "--validation", str(args.validation), "--out", args.out, "--min-increment", args.min_increment,
-            "--quiet", "--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs",
+            "--increment", "0.05", "--epochs", str(args.epochs), "--batch-size", "128",
+            "--validation", str(args.validation), "--out", args.out, "--min-increment", args.min_increment,
+            "--distill", str(args.distill), "--quiet", "--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs",
             *(["--pretrained"] if args.model == "cifarnet" else []),
             *(["--resume"] if args.resume else ["--force"])]
     code = cli(argv)
@@ -220,6 +220,8 @@ def main() -> None:
     parser.add_argument("--workflow", action="store_true", help="run the seed workflow end to end")
     parser.add_argument("--model", default="cifarnet", help="network to prune (default: bundled cifarnet)")
     parser.add_argument("--min-increment", default="0.005", help="'none' for MATLAB's stop-at-first-failure")
+    parser.add_argument("--distill", type=float, default=0.0,
+                        help="distillation weight of the workflow (default 0, MATLAB's; taylorprune's own is 0.5)")
     parser.add_argument("--out", default="runs/speed-workflow", help="run folder of the workflow")
     parser.add_argument("--min-accuracy", type=float, default=85.0, help="validation accuracy floor")
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per pruning iteration")

@@ -299,7 +299,7 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
                    help="fine-tune the result N more epochs at the end, kept if validation does not drop")
     p.add_argument("--budget-epochs", type=int, metavar="N",
                    help="fine-tuning epochs all pruning iterations may spend together (default: no limit)")
-    p.add_argument("--distill", type=float, default=0.0, metavar="WEIGHT",
+    p.add_argument("--distill", type=float, default=0.5, metavar="WEIGHT",
                    help="share of the fine-tuning loss on the unpruned network's soft targets (0: off)")
     p.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature of distillation")
     p.add_argument("--min-increment", type=_fraction_or_none, default=0.005,

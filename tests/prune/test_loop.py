@@ -120,10 +120,13 @@ def test_time_split_accounts_for_the_whole_run(trained):
     assert sum(split.values()) == pytest.approx(info.elapsed_s, rel=1e-6)
 
 
-def test_distillation_from_the_unpruned_network(trained):
-    pruned, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
-                          learnables_reduction_goal=0.1, distillation_weight=0.5)
+def test_distillation_from_the_unpruned_network_is_on_by_default(trained):
+    kw = dict(validation_threshold=0.0, learnables_reduction_increment=0.1, learnables_reduction_goal=0.1)
+    pruned, info = run_pruning(trained, **kw)
+    _, plain = run_pruning(trained, distillation_weight=0.0, **kw)
     assert info.stop_reason == StopReason.GOAL and count_learnables(pruned) < count_learnables(trained)
+    assert info.plans == plain.plans  # same scores, same channels: only the fine-tuning loss differs
+    assert [r.loss for r in info.training_history] != [r.loss for r in plain.training_history]
     with pytest.raises(InputError, match="distillation weight"):
         run_pruning(trained, validation_threshold=0.0, distillation_weight=2.0)
 

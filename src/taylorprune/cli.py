@@ -300,7 +300,8 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-epochs", type=int, metavar="N",
                    help="fine-tuning epochs all pruning iterations may spend together (default: no limit)")
     p.add_argument("--distill", type=float, default=0.5, metavar="WEIGHT",
-                   help="share of the fine-tuning loss on the unpruned network's soft targets (0: off)")
+                   help="share of the fine-tuning loss on the unpruned network's soft targets (default 0.5; "
+                        "0: off, as MATLAB)")
     p.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature of distillation")
     p.add_argument("--min-increment", type=_fraction_or_none, default=0.005,
                    help="after a failed step retry with half the step down to this fraction of the "

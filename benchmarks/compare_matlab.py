@@ -46,6 +46,8 @@ ROWS = {
     "ours": [],  # defaults: lr 0.01 cosine, distillation 0.5, adaptive steps down to 0.5%
     "ours-matlab-budget": [],  # defaults, total fine-tuning epochs capped at what matlab-recipe spent
     "ours-no-distill": ["--distill", "0"],  # the defaults without distillation (before 2026-11-30: "ours")
+    "ours-distill-0.9": ["--distill", "0.9"],  # almost only the teacher's soft targets
+    "ours-distill-t2": ["--distill-temperature", "2"],  # sharper soft targets
     "ours-multiple-8": ["--channel-multiple", "8"],  # GPU-friendly widths: what compression costs
     "ours-bn-gate": ["--importance", "bn-gate"],  # Molchanov 2019 instead of MATLAB's criterion
     "ours-taylor-l2": ["--normalization", "l2"],  # per-layer normalised scores (Molchanov 2017)

@@ -243,16 +243,18 @@ class _Search:
         # The trace of the current best network, when one is at hand: its channel groups and
         # MACs depend on the architecture only, so the next step reuses it instead of tracing again.
         self.best_trace: graph.ChannelGraph | None = traced if resume_from is None else None
+        # The unpruned network, on the device and never trained: distillation's teacher and the
+        # reference later latencies are timed against. Copied only when one of them needs it.
+        if opts.cost == "latency" or opts.distillation_weight > 0:
+            self.unpruned = prepare_model(copy.deepcopy(net), self.device).eval()
         self.latency = None
         if opts.cost == "latency":
             self.latency = LatencyMeter(self.example, opts.latency_batch_size,
                                         use_bf16(self.device, train_opts.precision),
                                         multiple=opts.channel_multiple)
-            self.reference = prepare_model(copy.deepcopy(net), self.device)  # what later times are relative to
         self.distillation = None
         if opts.distillation_weight > 0:
-            teacher = prepare_model(copy.deepcopy(net), self.device).eval()
-            self.distillation = Distillation(teacher, opts.distillation_weight, opts.distillation_temperature)
+            self.distillation = Distillation(self.unpruned, opts.distillation_weight, opts.distillation_temperature)
         if resume_from is None:
             self.best = prepare_model(copy.deepcopy(net), self.device)
             self.info = PruningInfo(original_learnables=count_learnables(net),
@@ -324,7 +326,7 @@ class _Search:
         if self.latency is None:
             return 0.0
         with self._timed("latency"):
-            return self.latency.relative(self.reference, [net])[0] * self.info.pruning_history[0].latency_ms
+            return self.latency.relative(self.unpruned, [net])[0] * self.info.pruning_history[0].latency_ms
 
     def _latency_text(self, record: PruningRecord) -> str:
         if self.latency is None:

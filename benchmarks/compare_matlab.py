@@ -66,12 +66,12 @@ def budget_flags(name: str, done: list[dict], args: argparse.Namespace) -> list[
     """--budget-epochs for a row capped at another row's fine-tuning epochs (run earlier, or --budget-epochs)."""
     if name not in BUDGET_FROM:
         return []
-    source = next((r for r in done if r["row"] == BUDGET_FROM[name]), None)
-    epochs = args.budget_epochs or (round(source["fine_tuning_epochs"]) if source and "fine_tuning_epochs" in source
-                                    else None)
-    if epochs is None:
-        sys.exit(f"row {name} needs the {BUDGET_FROM[name]} row earlier in --rows, or --budget-epochs N")
-    return ["--budget-epochs", str(epochs)]
+    if args.budget_epochs:
+        return ["--budget-epochs", str(args.budget_epochs)]
+    source = next(r for r in done if r["row"] == BUDGET_FROM[name])  # main() checked the order
+    if "fine_tuning_epochs" not in source:
+        sys.exit(f"row {BUDGET_FROM[name]} has no result ({source.get('error')}), so row {name} has no budget")
+    return ["--budget-epochs", str(round(source["fine_tuning_epochs"]))]
 
 
 def row_command(name: str, flags: list[str], args: argparse.Namespace, out: Path) -> list[str]:
@@ -143,9 +143,13 @@ def main() -> None:
     parser.add_argument("--out", default="runs/compare-matlab")
     parser.add_argument("--json", default=str(RESULTS))
     args = parser.parse_args()
-    unknown = set(args.rows.split(",")) - set(ROWS)
+    names = args.rows.split(",")
+    unknown = set(names) - set(ROWS)
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}")
+    for name, source in BUDGET_FROM.items():  # fail now, not after the rows before it have run
+        if name in names and not args.budget_epochs and source not in names[: names.index(name)]:
+            parser.error(f"row {name} needs the {source} row earlier in --rows, or --budget-epochs N")
     recovered = None
     if args.scenario == 2:
         if not args.foreign:
@@ -155,7 +159,7 @@ def main() -> None:
     elif args.floor is None:
         args.floor = 85.0
     rows: list[dict] = []
-    for name in args.rows.split(","):
+    for name in names:
         rows.append(run_row(name, ROWS[name] + budget_flags(name, rows, args), args))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {"command": " ".join(["python", "benchmarks/compare_matlab.py", *sys.argv[1:]]), "seed": args.seed,

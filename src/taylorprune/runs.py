@@ -108,7 +108,7 @@ def prune_into_folder(
             _write(out, pruned, info, spec, threshold, options.objective_metric_name, history)
         else:
             history.write(info)
-        macs = (_macs(net, spec.input_shape), _macs(pruned, spec.input_shape))
+        macs = _macs(info, net, pruned, spec.input_shape)
         latency = _latency(net, pruned, spec.input_shape, options.execution_environment)
         (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold, macs,
                                                       latency))
@@ -117,7 +117,15 @@ def prune_into_folder(
     return pruned, info
 
 
-def _macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
+def _macs(info: PruningInfo, net: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """MACs per example before and after, as the loop counted them; traced again only where the
+    history lacks them (runs resumed from checkpoints written before it recorded MACs)."""
+    accepted = [r.macs for r in info.pruning_history if r.meets_threshold]
+    before = info.original_macs or _count_macs(net, input_shape)
+    return before, accepted[-1] if accepted and accepted[-1] else _count_macs(pruned, input_shape)
+
+
+def _count_macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     device = next(net.parameters()).device
     cg = graph.trace_channels(net, (torch.zeros(1, *input_shape, device=device),))
     return count_macs(cg.gm).total

@@ -16,22 +16,25 @@ from tests.prune.helpers import run_pruning
 X = torch.zeros(1, 3, 32, 32)
 
 
-def _macs(net) -> float:
-    return float(count_macs(graph.trace_channels(net, (torch.zeros(1, 3, 8, 8),)).gm).total)
+def _macs(net, size: int = 8) -> float:
+    return float(count_macs(graph.trace_channels(net, (torch.zeros(1, 3, size, size),)).gm).total)
+
+
+def _clock(monkeypatch, size: int, loads=(1.0,)) -> None:
+    """Latency that is the network's MACs on size x size images (one ns each) times a machine load
+    that changes between measurements: deterministic, with savings known from macs_per_channel."""
+    cycle = itertools.cycle(loads)
+    monkeypatch.setattr(LatencyMeter, "times_ns",
+                        lambda self, nets: [_macs(n, size) * load for load in [next(cycle)] for n in nets])
 
 
 @pytest.fixture
 def macs_clock(monkeypatch):
-    """Latency that is the network's MACs (one ns each) times a machine load that changes between
-    measurements: deterministic, with per-channel savings known from macs_per_channel."""
-    loads = itertools.cycle([1.0, 3.0, 0.5, 2.0])
-    monkeypatch.setattr(LatencyMeter, "times_ns",
-                        lambda self, nets: [_macs(n) * load for load in [next(loads)] for n in nets])
+    _clock(monkeypatch, 8, loads=(1.0, 3.0, 0.5, 2.0))
 
 
 def test_probes_find_what_each_channel_saves(monkeypatch):
-    monkeypatch.setattr(LatencyMeter, "times_ns",
-                        lambda self, nets: [float(count_macs(graph.trace_channels(n, (X,)).gm).total) for n in nets])
+    _clock(monkeypatch, 32)
     net = load_model("cifarnet").eval()
     cg = graph.trace_channels(net, (X,))
     groups = [g.id for g in cg.prunable]
@@ -71,8 +74,7 @@ def test_nothing_left_when_no_channel_saves_time(trained, monkeypatch):
 
 
 def test_the_step_is_sized_by_measuring_it_not_by_the_estimates(monkeypatch):
-    monkeypatch.setattr(LatencyMeter, "times_ns",
-                        lambda self, nets: [float(count_macs(graph.trace_channels(n, (X,)).gm).total) for n in nets])
+    _clock(monkeypatch, 32)
     net = load_model("cifarnet").eval()
     cg = graph.trace_channels(net, (X,))
     costs = macs_per_channel(cg)

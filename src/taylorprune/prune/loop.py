@@ -245,8 +245,8 @@ class _Search:
         self.best_trace: graph.ChannelGraph | None = traced if resume_from is None else None
         # The unpruned network, on the device and never trained: distillation's teacher and the
         # reference later latencies are timed against. Copied only when one of them needs it.
-        if opts.cost == "latency" or opts.distillation_weight > 0:
-            self.unpruned = prepare_model(copy.deepcopy(net), self.device).eval()
+        self.unpruned = prepare_model(copy.deepcopy(net), self.device).eval() \
+            if opts.cost == "latency" or opts.distillation_weight > 0 else None
         self.latency = None
         if opts.cost == "latency":
             self.latency = LatencyMeter(self.example, opts.latency_batch_size,

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__, graph
-from .errors import InputError
+from .errors import InputError, first_line
 from .models import build_model, load_model, load_weights
 
 MANIFEST_KEY = "taylorprune"
@@ -157,7 +157,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _unreadable(path: Path, err: Exception) -> InputError:
     return InputError(
-        f"{path} is not a readable .safetensors file ({_first_line(err)}): truncated, or another "
+        f"{path} is not a readable .safetensors file ({first_line(err)}): truncated, or another "
         "format such as a torch.save pickle renamed; write it again with save_network"
     )
 
@@ -222,7 +222,7 @@ def _rebuilding(manifest: dict[str, Any], path: Path) -> Iterator[None]:
         raise InputError(f"{path}: cannot rebuild its network: {err}") from None
     except (TypeError, ValueError, RuntimeError) as err:  # a builder or the tracer rejects the values
         raise _damaged(path, f"{manifest['spec']!r} cannot be rebuilt from the manifest "
-                             f"({_first_line(err)})") from err
+                             f"({first_line(err)})") from err
 
 
 def _check_accepts(net: nn.Module, shape: list[int], path: Path) -> None:
@@ -234,7 +234,7 @@ def _check_accepts(net: nn.Module, shape: list[int], path: Path) -> None:
             net.eval()(torch.zeros(1, *shape))  # (1, C, H, W)
     except Exception as err:  # a wrong shape raises whatever the layer raises (RuntimeError, ...)
         raise _damaged(path, f"its network does not accept the manifest's input_shape {shape} "
-                             f"({_first_line(err)})") from err
+                             f"({first_line(err)})") from err
     finally:
         net.train(was_training)
 
@@ -252,11 +252,6 @@ def _check_shapes(net: nn.Module, shapes: Mapping[str, tuple[int, ...]], path: P
 def _damaged(path: Path, problem: str) -> InputError:
     return InputError(f"{path}: {problem}; the file was edited or damaged, write it again with "
                       "save_network")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def is_network_file(spec: str) -> bool:

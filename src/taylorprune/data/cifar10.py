@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .cache import ENV, cache_dir
 from .image_data import ImageData
 from .sources import ACCEPTED, load_source, locate
@@ -70,7 +70,7 @@ def _download(folder: Path) -> Path:
             URL, download_root=str(folder), filename="cifar-10-python.tar.gz", md5=MD5
         )
     except Exception as error:  # noqa: BLE001  (offline, proxy, disk, checksum: all one message)
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
         raise InputError(
             f"no CIFAR-10 in {folder} and downloading {URL} failed ({reason}); put {ACCEPTED} "
             f"in {folder} (or set {ENV} to another folder), or pass --data PATH"

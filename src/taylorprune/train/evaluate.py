@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import distributed
 from ..data import to_image_data
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .augment import to_float
 from .batches import iterate_batches, to_device
 from .device import autocast, resolve_device, use_bf16
@@ -85,7 +85,7 @@ def check_network_input(net: nn.Module, data: Any) -> None:
         with torch.no_grad():
             logits = net(x)
     except (RuntimeError, ValueError, TypeError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise InputError(
             f"the network cannot take images of shape {tuple(data.images.shape[1:])} ({first}); "
             "resize the data or use a model built for that input size"

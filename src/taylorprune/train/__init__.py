@@ -3,7 +3,7 @@
 from .device import resolve_device
 from .distill import Distillation, distillation_loss
 from .evaluate import evaluate, test_net
-from .history import TrainingInfo, TrainingRecord, ValidationRecord
+from .history import TrainingInfo, TrainingRecord, TrainingStopReason, ValidationRecord
 from .loop import TrainingState, train_network
 from .options import TrainingOptions
 
@@ -13,6 +13,7 @@ __all__ = [
     "TrainingOptions",
     "TrainingRecord",
     "TrainingState",
+    "TrainingStopReason",
     "ValidationRecord",
     "distillation_loss",
     "evaluate",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 
@@ -25,6 +26,13 @@ class ValidationRecord:
     is_best: bool = False  # best so far by the objective metric
 
 
+class TrainingStopReason(str, Enum):
+    """Why train_network ended (MATLAB's wording)."""
+
+    MAX_EPOCHS = "Max epochs completed."
+    DIVERGED = "Training diverged (non-finite loss)."
+
+
 @dataclass
 class TrainingInfo:
     """MATLAB trainnet's info: histories, which iteration the output network is from, why it stopped."""
@@ -32,7 +40,7 @@ class TrainingInfo:
     training_history: list[TrainingRecord] = field(default_factory=list)
     validation_history: list[ValidationRecord] = field(default_factory=list)
     output_network_iteration: int = 0
-    stop_reason: str = ""
+    stop_reason: TrainingStopReason = TrainingStopReason.MAX_EPOCHS
     elapsed_s: float = 0.0  # wall time of the whole call, seconds
     images_per_second: float = 0.0  # training images processed per second of training steps
     training_seconds: float = 0.0  # wall time in training steps; the rest of elapsed_s is validation
@@ -42,12 +50,13 @@ class TrainingInfo:
         return self.validation_history[-1] if self.validation_history else None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain values only (the stop reason as its text), so it saves with weights_only loading."""
+        return {**dataclasses.asdict(self), "stop_reason": self.stop_reason.value}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainingInfo:
         return cls(
             [TrainingRecord(**r) for r in d["training_history"]],
             [ValidationRecord(**r) for r in d["validation_history"]],
-            d["output_network_iteration"], d["stop_reason"], d["elapsed_s"], d["images_per_second"],
+            d["output_network_iteration"], TrainingStopReason(d["stop_reason"]), d["elapsed_s"], d["images_per_second"],
             d.get("training_seconds", 0.0))

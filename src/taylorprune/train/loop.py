@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distributed
 from ..data import to_image_data
 from ..errors import InputError
+from ..losses import resolve_loss
 from .batches import iterate_batches, to_device
 from .device import autocast, prepare_model, resolve_device, use_bf16
 from .distill import Distillation, distillation_loss
 from .evaluate import check_network_input, evaluate
 from .graphs import GraphedStep
-from .history import TrainingInfo, TrainingRecord, ValidationRecord
+from .history import TrainingInfo, TrainingRecord, TrainingStopReason, ValidationRecord
 from .options import TrainingOptions
 from .schedule import learn_rate_at
 
@@ -84,7 +84,7 @@ def train_network(
     torch.manual_seed(opts.seed)
     net = prepare_model(net, device)
     check_network_input(net, data)
-    run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16, distillation)
+    run = _Run(net, data, val, resolve_loss(loss, opts.label_smoothing), opts, device, bf16, distillation)
     return run.net, run.fit(on_epoch, resume)
 
 
@@ -123,7 +123,7 @@ class _Run:
         if resume is not None:
             order, first = self._restore(resume), resume.epoch
             bar.update(self.iteration)
-        self.info.stop_reason = "Max epochs completed."
+        self.info.stop_reason = TrainingStopReason.MAX_EPOCHS
         try:
             for epoch in range(first, self.opts.max_epochs):
                 if self.opts.shuffle == "every-epoch" and epoch > 0:
@@ -131,7 +131,7 @@ class _Run:
                 if self.opts.shuffle == "never":
                     order = torch.arange(len(self.data))
                 if not self._epoch(epoch, order, bar):
-                    self.info.stop_reason = "Training diverged (non-finite loss)."
+                    self.info.stop_reason = TrainingStopReason.DIVERGED
                     break
                 if on_epoch is not None:
                     on_epoch(self._state(epoch + 1, order))
@@ -267,19 +267,11 @@ class _Run:
 
     def _select_output(self) -> None:
         self.info.output_network_iteration = self.iteration
-        diverged = self.info.stop_reason.startswith("Training diverged")
+        diverged = self.info.stop_reason == TrainingStopReason.DIVERGED
         if self.best is not None and (self.opts.output_network == "best-validation" or diverged):
             _, iteration, state = self.best
             self.net.load_state_dict(state)
             self.info.output_network_iteration = iteration
-
-
-def _loss_function(loss: str | LossFn, opts: TrainingOptions) -> LossFn:
-    if callable(loss):
-        return loss
-    if loss in ("crossentropy", "cross-entropy", "crossentropyex"):
-        return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=opts.label_smoothing)
-    raise InputError(f"unknown loss {loss!r}; use 'crossentropy' or pass a function (logits, targets) -> loss")
 
 
 def _optimizer(net: nn.Module, opts: TrainingOptions, lr: torch.Tensor | None) -> torch.optim.Optimizer:

@@ -8,7 +8,7 @@ from taylorprune import graph
 from taylorprune.analysis import count_macs
 from taylorprune.models import load_model
 from taylorprune.prune import StopReason
-from taylorprune.prune.candidates import macs_per_channel
+from taylorprune.prune.costs import macs_per_channel
 from taylorprune.prune.latency import LatencyMeter
 from taylorprune.prune.select import Candidate, select_channels
 from tests.prune.helpers import run_pruning

@@ -12,6 +12,8 @@ from .summary import summary_lines
 def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None, threshold: float,
                    macs: tuple[int, int] | None = None, latency: Sequence[Mapping[str, Any]] = ()) -> str:
     """report.md of a run; ``macs`` is (before, after) per example, ``latency`` rows as in result.json."""
+    if not info.pruning_history:  # stopped before the unpruned network was evaluated
+        return "\n".join(["# Pruning report", "", *summary_lines(info), "", "Nothing was measured.", ""])
     first = info.pruning_history[0]
     rows = [
         ("learnables", f"{original:,}", f"{info.learnables:,}"),

@@ -107,10 +107,74 @@ def test_a_pruned_network_can_be_trained_and_pruned_further(folder, tmp_path):
     assert sizes[0] == sizes[1] > sizes[2]
 
 
-def test_prune_choices_match_the_library():
-    from taylorprune.cli import _parser
-    from taylorprune.importance import IMPORTANCE, NORMALIZATIONS
+def _subparser(name):
+    from taylorprune.cli import build_parser
 
-    prune = next(a for a in _parser()._subparsers._group_actions[0].choices.items() if a[0] == "prune")[1]
-    choices = {a.dest: tuple(a.choices) for a in prune._actions if a.choices}
-    assert choices["importance"] == tuple(IMPORTANCE) and choices["normalization"] == tuple(NORMALIZATIONS)
+    return build_parser()._subparsers._group_actions[0].choices[name]
+
+
+def _flags(parser) -> dict[str, object]:
+    return {a.dest: a for a in parser._actions if a.option_strings}
+
+
+def test_prune_choices_are_the_registries():
+    from taylorprune.importance import IMPORTANCE, NORMALIZATIONS
+    from taylorprune.prune import COSTS
+
+    flags = _flags(_subparser("prune"))
+    assert flags["importance"].choices == tuple(IMPORTANCE)
+    assert flags["normalization"].choices == tuple(NORMALIZATIONS)
+    assert flags["cost"].choices == tuple(COSTS)
+
+
+@pytest.mark.parametrize("command", ["prune", "train"])
+def test_every_options_field_is_a_flag_with_its_default(command):
+    """Options are the single source: a field added to a dataclass is a flag of its subcommand."""
+    import dataclasses
+
+    from taylorprune.cli import prune, train
+    from taylorprune.prune import FINE_TUNING, PruningOptions
+    from taylorprune.train import TrainingOptions
+
+    flags = _flags(_subparser(command))
+    sources = [(TrainingOptions(), train.NOT_FLAGS, train.OVERRIDES)] if command == "train" else [
+        (FINE_TUNING, train.NOT_FLAGS, train.OVERRIDES), (None, frozenset(), prune.OVERRIDES)]
+    for base, skipped, overrides in sources:
+        for f in dataclasses.fields(base or PruningOptions):
+            if f.name in skipped:
+                continue
+            action = flags[f.name]
+            assert f"--{f.name.replace('_', '-')}" in action.option_strings
+            default = overrides[f.name].default if f.name in overrides else getattr(base, f.name, f.default)
+            assert action.default == default, f.name
+
+
+def test_pruning_flags_build_the_same_options_as_python():
+    from taylorprune.cli.flags import options_from_args
+    from taylorprune.prune import PruningOptions
+
+    args = _subparser("prune").parse_args([
+        "--min-accuracy", "70", "--goal", "0.4", "--increment", "0.1", "--min-increment", "none",
+        "--layers", "layer1.0.conv1,layer2.0.conv1", "--budget-epochs", "12", "--cost", "macs",
+        "--distill", "0", "--validation", "300"])
+    assert options_from_args(PruningOptions, args) == PruningOptions(
+        validation_threshold=70.0, learnables_reduction_goal=0.4, learnables_reduction_increment=0.1,
+        min_increment=None, layer_names=("layer1.0.conv1", "layer2.0.conv1"), fine_tuning_budget_epochs=12,
+        cost="macs", distillation_weight=0.0, validation_split=300.0)
+
+
+def test_a_bad_flag_value_names_the_type(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune", "--budget-epochs", "many"])
+    assert "'many' is not int or none" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["prune", "train"])
+def test_the_default_validation_split_fits_a_small_data_set_and_is_said(command, folder, tmp_path, capsys):
+    """240 training images: the old default of 5,000 validation images could not be carved."""
+    argv = [command, "--model", TINY, "--data", str(folder), "--epochs", "1", "--batch-size", "32", "--quiet",
+            "--execution-environment", "cpu", "--out", str(tmp_path / "run")]
+    if command == "prune":
+        argv += ["--min-accuracy", "0", "--goal", "0.1", "--increment", "0.1", "--score-iterations", "1"]
+    assert main(argv) == 0
+    assert "validation: 60 of 240 training images (default: 10% capped at 5,000" in capsys.readouterr().out

@@ -18,7 +18,7 @@ PRUNE = ["prune", "--data", "{folder}", "--min-accuracy", "0", "--goal", "0.3", 
 
 
 def _torchrun(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TAYLORPRUNE_COLLECTIVE_TIMEOUT": "60"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "OMP_NUM_THREADS": "1", "TAYLORPRUNE_COLLECTIVE_TIMEOUT": "60"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "taylorprune", *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

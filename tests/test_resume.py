@@ -31,7 +31,7 @@ def _outcome(out):
 
 
 def _start(argv):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}  # this checkout's code
     return subprocess.Popen([sys.executable, "-m", "taylorprune", *argv], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

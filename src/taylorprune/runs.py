@@ -28,6 +28,7 @@ from .prune import (
     FineTuneCheckpoint,
     PruningCheckpoint,
     PruningInfo,
+    PruningOptions,
     StopReason,
     compress_network_using_taylor_pruning,
     count_learnables,
@@ -58,24 +59,25 @@ def prune_into_folder(
     train: ImageData,
     out: Path,
     options: TrainingOptions,
+    pruning: PruningOptions,
     *,
     test: ImageData | None = None,
     resume: bool = False,
     checkpoint_minutes: float = 5.0,
-    **pruning: Any,
 ) -> tuple[nn.Module, PruningInfo]:
     """compress_network_using_taylor_pruning, writing ``out`` after every iteration and at the end.
 
     Within a fine-tuning, the training state is saved after an epoch once
-    ``checkpoint_minutes`` have passed since the last save (0: after every epoch).
+    ``checkpoint_minutes`` have passed since the last save (0: after every epoch). A run
+    stopped by the user ends with what it has: no test and no latency benchmark.
     """
-    settings = json.loads(json.dumps({"model": spec.model, **options.to_dict(), **pruning}, default=str))
+    settings = json.loads(json.dumps({"model": spec.model, **options.to_dict(), **pruning.to_dict()}, default=str))
     resume_from = _resume(out, settings) if resume else None
     main = distributed.is_main()  # under torchrun only rank 0 writes; every rank computes
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "options.json").write_text(json.dumps(settings, indent=2) + "\n")
-    threshold = pruning["validation_threshold"]
+    threshold = pruning.validation_threshold
     history = HistoryFiles(out)
 
     last_save = [time.monotonic()]
@@ -97,19 +99,19 @@ def prune_into_folder(
             last_save[0] = time.monotonic()
 
     pruned, info = compress_network_using_taylor_pruning(
-        net, train, "crossentropy", options, on_iteration=save, on_fine_tune_epoch=save_fine_tune,
-        resume_from=resume_from, **pruning)
-    test_accuracy = None
-    if info.stop_reason != StopReason.UNMET:  # an unpruned network that fails the floor is not a result
-        test_accuracy = test_net(pruned, test, execution_environment=options.execution_environment) \
-            if test is not None else None
+        net, train, "crossentropy", options, pruning, on_iteration=save, on_fine_tune_epoch=save_fine_tune,
+        resume_from=resume_from)
+    # An unpruned network that fails the floor is not a result; a stopped run measures nothing more.
+    measure = info.stop_reason not in (StopReason.UNMET, StopReason.USER)
+    test_accuracy = test_net(pruned, test, execution_environment=options.execution_environment) \
+        if measure and test is not None else None
     if main:
-        if info.stop_reason != StopReason.UNMET:
+        if info.stop_reason != StopReason.UNMET and info.pruning_history:
             _write(out, pruned, info, spec, threshold, options.objective_metric_name, history)
         else:
             history.write(info)
         macs = _macs(info, net, pruned, spec.input_shape)
-        latency = _latency(net, pruned, spec.input_shape, options.execution_environment)
+        latency = _latency(net, pruned, spec.input_shape, options.execution_environment) if measure else []
         (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold, macs,
                                                       latency))
         per_epoch = max(len(train) // min(options.mini_batch_size, len(train)), 1)
@@ -150,7 +152,8 @@ def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, mac
     result = {
         "learnables": [info.original_learnables, info.learnables], "learnables_reduction": info.learnables_reduction,
         "macs": list(macs), "macs_reduction": 1 - macs[1] / macs[0] if macs[0] else 0.0, "latency": latency,
-        "validation_metric": [info.pruning_history[0].validation_metric, info.validation_metric],
+        "validation_metric": [info.pruning_history[0].validation_metric if info.pruning_history else None,
+                              info.validation_metric],
         "final_fine_tuning": info.final_fine_tuning,
         "test_accuracy": test_accuracy, "stop_reason": info.stop_reason.value if info.stop_reason else None,
         "iterations": len(info.pruning_history) - 1, "accepted": len(info.plans),

@@ -97,6 +97,16 @@ def _model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow --weights files that need full unpickling (runs code from the file: "
                         "only for files you trust)")
+    _trust_code_arg(p)
+
+
+def _trust_code_arg(p: argparse.ArgumentParser) -> None:
+    """--trust-code: a .safetensors file whose manifest names a package.module:factory is rebuilt
+    by importing and calling it. A spec typed as --model is the user's own choice and needs no flag."""
+    p.add_argument("--trust-code", action="store_true",
+                   help="rebuild a .safetensors --model (or --baseline) whose manifest names a "
+                        "package.module:factory by importing and calling it (runs code the file names: "
+                        "only for files you trust; built-in names and torchvision: specs never need it)")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -115,7 +125,8 @@ def _load_model(args: argparse.Namespace, num_classes: int):
     from .models import builder_kwargs
 
     return resolve_network(args.model, weights=args.weights, pretrained=args.pretrained,
-                           trust_checkpoint=args.trust_checkpoint, **builder_kwargs(args.model, num_classes))
+                           trust_checkpoint=args.trust_checkpoint, trust_code=args.trust_code,
+                           **builder_kwargs(args.model, num_classes))
 
 
 # Flags for TrainingOptions, made from its fields; a few short aliases MATLAB users expect.
@@ -471,12 +482,12 @@ def _configure_benchmark(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-classes", type=int, default=10, help="classes of a built-in model's head")
 
 
-def _load_baseline(spec: str, num_classes: int):
+def _load_baseline(spec: str, num_classes: int, trust_code: bool):
     """The network to compare with: untrained weights do, only its shape and cost matter."""
     from .artifacts import resolve_network
     from .models import builder_kwargs
 
-    return resolve_network(spec, **builder_kwargs(spec, num_classes))
+    return resolve_network(spec, trust_code=trust_code, **builder_kwargs(spec, num_classes))
 
 
 @command("benchmark", "measure latency and throughput (PyTorch, onnxruntime) against a baseline, "
@@ -488,7 +499,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(batch_sizes=args.batch_sizes, runtimes=args.runtimes, warmup=args.warmup,
                                repeats=args.repeats, threads=args.threads)
     net = _load_model(args, args.num_classes)
-    baseline = _load_baseline(args.baseline, args.num_classes) if args.baseline else None
+    baseline = _load_baseline(args.baseline, args.num_classes, args.trust_code) if args.baseline else None
     comparison = compare_networks(
         net, _example_shape(args.model, args.input_size), options, baseline=baseline,
         names=(args.model, args.baseline or ""),

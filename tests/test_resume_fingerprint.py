@@ -159,3 +159,19 @@ def test_check_names_each_difference_in_one_line(tmp_path):
 def test_a_folder_without_fingerprints_resumes_unchecked(tmp_path):
     """Run folders written before fingerprints were recorded still resume."""
     fingerprints.check_resume(tmp_path, fingerprints.fingerprint_run(tiny_resnet(), _data(), None))
+
+
+@pytest.mark.parametrize("saved", [
+    {"iteration": "{iteration}", "plan": {}, "state": {"no_such_field": 1}},
+    {"iteration": "{iteration}", "plan": [], "state": {}},
+    ["not", "a", "dict"],
+])
+def test_a_malformed_fine_tune_state_only_costs_the_part_done_fine_tuning(run, saved):
+    """Tensors and plain containers that are not what was saved: ignored, never a traceback."""
+    from taylorprune import runs
+
+    iteration = len(read_manifest(run / runs.CHECKPOINT)["run"]["info"]["pruning_history"])
+    if isinstance(saved, dict):
+        saved = {**saved, "iteration": iteration}
+    torch.save(saved, run / runs.FINE_TUNE)
+    assert runs._fine_tune_checkpoint(run, iteration) is None

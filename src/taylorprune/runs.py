@@ -195,12 +195,12 @@ def _fine_tune_checkpoint(out: Path, iteration: int) -> FineTuneCheckpoint | Non
         return None
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001  a damaged file only costs the part-done fine-tuning
+        if saved["iteration"] != iteration:
+            return None
+        plan = {int(g): list(ix) for g, ix in saved["plan"].items()}
+        return FineTuneCheckpoint(saved["iteration"], plan, TrainingState(**saved["state"]))
+    except Exception:  # noqa: BLE001  a damaged or malformed file only costs the part-done fine-tuning
         return None
-    if saved["iteration"] != iteration:
-        return None
-    plan = {int(g): list(ix) for g, ix in saved["plan"].items()}
-    return FineTuneCheckpoint(saved["iteration"], plan, TrainingState(**saved["state"]))
 
 
 def _write(out: Path, net: nn.Module, info: PruningInfo, spec: RunSpec, threshold: float, metric: str,

@@ -138,7 +138,7 @@ def _save(splits: dict[str, ImageData], entry: Path, stale: tuple[str, ...]) -> 
         if old.name.startswith(stale) and old.name != entry.name:
             shutil.rmtree(old, ignore_errors=True)
     size = sum(f.stat().st_size for f in entry.iterdir())
-    log.warning("taylorprune: cached the decoded images (%.0f MB) in %s; delete that folder to free "
+    log.warning("taylorprune: cached the decoded images (%.3g MB) in %s; delete that folder to free "
                 "the space (all caches: %s)", size / 1e6, entry, folder)
 
 

@@ -32,7 +32,11 @@ def test_train_then_test_the_saved_model(folder, tmp_path, capsys):
         p.name for p in out.iterdir()}
     history = json.loads((out / "history.json").read_text())
     assert len(history["training_history"]) == 2 * (210 // 32)
-    assert main(["test", "--model", str(out / "model.safetensors"), "--data", str(folder)]) == 0
+    capsys.readouterr()
+    # The saved manifest names the user's factory: loading it again needs the user's trust.
+    assert main(["test", "--model", str(out / "model.safetensors"), "--data", str(folder)]) == 2
+    assert "names the builder 'tests.fixtures:tiny_resnet'" in capsys.readouterr().err
+    assert main(["test", "--model", str(out / "model.safetensors"), "--data", str(folder), "--trust-code"]) == 0
     assert capsys.readouterr().out.strip() == f"accuracy: {history['test_accuracy']:.2f}"
 
 
@@ -55,7 +59,7 @@ def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys
     assert [t["batch"] for t in result["latency"]] == [1, 128]
     assert all(t["before_ms"] > 0 and t["after_ms"] > 0 for t in result["latency"])
     history = json.loads((out / "history.json").read_text())
-    net = load_network(out / "model.safetensors")
+    net = load_network(out / "model.safetensors", trust_code=True)
     assert sum(p.numel() for p in net.parameters()) == history["learnables"] < history["original_learnables"]
     assert net.eval()(torch.rand(2, 3, 8, 8)).shape == (2, 3)
 
@@ -98,11 +102,12 @@ def test_a_pruned_network_can_be_trained_and_pruned_further(folder, tmp_path):
     assert main(["prune", "--model", TINY, "--min-accuracy", "0", "--goal", "0.2", "--increment", "0.2",
                  "--score-iterations", "2", "--out", str(first), *common]) == 0
     again = tmp_path / "again"
-    assert main(["train", "--model", str(first / "model.safetensors"), "--out", str(again), *common]) == 0
+    assert main(["train", "--model", str(first / "model.safetensors"), "--out", str(again), "--trust-code",
+                 *common]) == 0
     more = tmp_path / "more"
     assert main(["prune", "--model", str(again / "model.safetensors"), "--min-accuracy", "0", "--goal", "0.2",
-                 "--increment", "0.2", "--score-iterations", "2", "--out", str(more), *common]) == 0
-    sizes = [sum(p.numel() for p in load_network(d / "model.safetensors").parameters())
+                 "--increment", "0.2", "--score-iterations", "2", "--out", str(more), "--trust-code", *common]) == 0
+    sizes = [sum(p.numel() for p in load_network(d / "model.safetensors", trust_code=True).parameters())
              for d in (first, again, more)]
     assert sizes[0] == sizes[1] > sizes[2]
 
@@ -178,3 +183,14 @@ def test_the_default_validation_split_fits_a_small_data_set_and_is_said(command,
         argv += ["--min-accuracy", "0", "--goal", "0.1", "--increment", "0.1", "--score-iterations", "1"]
     assert main(argv) == 0
     assert "validation: 60 of 240 training images (default: 10% capped at 5,000" in capsys.readouterr().out
+
+
+def test_every_command_that_loads_a_model_takes_trust_code():
+    from taylorprune.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    loading = [name for name, p in commands.items() if "--model" in p._option_string_actions]
+    assert set(loading) >= {"train", "test", "prune", "analyze", "export", "benchmark"}
+    for name in loading:
+        flag = commands[name]._option_string_actions.get("--trust-code")
+        assert flag is not None and flag.default is False and flag.const is True, name

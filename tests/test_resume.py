@@ -101,7 +101,7 @@ def test_ctrl_c_saves_the_best_network_so_far(folder, tmp_path):
     assert proc.returncode == 0, stderr
     history = json.loads((out / "history.json").read_text())
     assert history["stop_reason"] == "Stopped by the user."
-    net = load_network(out / "model.safetensors")
+    net = load_network(out / "model.safetensors", trust_code=True)
     assert sum(p.numel() for p in net.parameters()) == history["learnables"]
 
 
@@ -124,7 +124,7 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(folder, tmp_path, 
     assert "No space left on device" in capsys.readouterr().err
     manifest = artifacts.read_manifest(out / "checkpoint.safetensors")
     assert len(manifest["plans"]) == 1
-    load_network(out / "checkpoint.safetensors")  # intact and loadable
+    load_network(out / "checkpoint.safetensors", trust_code=True)  # intact and loadable
     assert not list(out.glob("*.tmp"))
     monkeypatch.setattr(artifacts, "save_file", real_save)
     assert main([*_argv(folder, out), "--resume"]) == 0

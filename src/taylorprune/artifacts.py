@@ -14,6 +14,11 @@ without the check), ``taylorprune`` and ``torch`` (versions that wrote it), plus
 ``extra`` fields (``classes``, ``summary``, ...). Loading checks that the rebuilt network
 accepts ``input_shape`` and that the weights match the checksum. Any damage is one InputError
 line, never a traceback.
+
+Loading runs no code the file names: only registered model names and torchvision classifiers,
+with plain JSON keyword values, are rebuilt, unless the caller passes ``trust_code=True``
+(``--trust-code``) for a file whose ``package.module:factory`` it trusts (see
+``models.spec.untrusted_code``).
 """
 
 from __future__ import annotations
@@ -36,12 +41,14 @@ from torch import nn
 from . import __version__, graph
 from .errors import InputError, first_line
 from .models import build_model, load_model, load_weights
+from .models.spec import untrusted_code
 
 MANIFEST_KEY = "taylorprune"
 FORMAT_VERSION = 1
 # Largest C*H*W accepted as input_shape: loading runs one example of it, so an edited
 # [3, 50000, 50000] must fail in one line rather than allocate tens of GB. 3x4096x4096 fits.
 MAX_INPUT_VALUES = 2**26
+TRUST_HINT = "pass --trust-code (trust_code=True in Python) only if you trust this file"
 
 Plan = Mapping[int, Sequence[int]]
 
@@ -116,14 +123,19 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return _read_header(Path(path))[0]
 
 
-def load_network(path: str | Path) -> nn.Module:
+def load_network(path: str | Path, *, trust_code: bool = False) -> nn.Module:
     """Rebuild the architecture a taylorprune file records and load its weights.
 
     The rebuilt network must accept the recorded input shape, and the weights must match the
     manifest's sha256 (when it has one: files written before it was recorded load unchecked).
+    A manifest naming a ``package.module:factory`` (or keyword values other than plain JSON)
+    is refused unless ``trust_code``: rebuilding it imports and calls that code.
     """
     path = Path(path)
     manifest, shapes = _read_header(path)
+    problem = None if trust_code else untrusted_code(manifest["spec"], manifest["kwargs"], source="the manifest")
+    if problem:
+        raise InputError(f"{path}: {problem}; {TRUST_HINT}")
     net = _rebuild(manifest, path)
     _check_shapes(net, shapes, path)
     state = _read_tensors(path)
@@ -166,7 +178,7 @@ def _parse_manifest(raw: str, path: Path) -> dict[str, Any]:
     """Type-check every field loading relies on, so a damaged manifest is one line, not a traceback."""
     try:
         manifest = json.loads(raw)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:  # RecursionError: brackets nested too deep
         raise _damaged(path, f"its manifest is not JSON ({err})") from None
     if not isinstance(manifest, dict):
         raise _damaged(path, "its manifest is not a JSON object")
@@ -260,10 +272,14 @@ def is_network_file(spec: str) -> bool:
 
 
 def resolve_network(spec: str, *, weights: str | None = None, pretrained: bool = False,
-                    trust_checkpoint: bool = False, **kwargs: Any) -> nn.Module:
-    """A model spec or a taylorprune file: what every CLI --model accepts."""
+                    trust_checkpoint: bool = False, trust_code: bool = False, **kwargs: Any) -> nn.Module:
+    """A model spec or a taylorprune file: what every CLI --model accepts.
+
+    A spec is the caller's own (a factory spec is imported, as the caller asked); a file's
+    manifest is rebuilt only as ``load_network(path, trust_code=trust_code)`` allows.
+    """
     if is_network_file(spec):
-        net = load_network(spec)
+        net = load_network(spec, trust_code=trust_code)
         return load_weights(net, weights, trust=trust_checkpoint) if weights else net
     if Path(spec).is_file():
         raise InputError(f"{spec} does not say which architecture it holds; "

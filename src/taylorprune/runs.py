@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import distributed, graph
+from . import distributed, fingerprints, graph
 from .analysis import count_macs
 from .artifacts import atomic_write, load_network, read_manifest, save_network
 from .benchmark import BenchmarkOptions, compare_networks
@@ -72,11 +72,13 @@ def prune_into_folder(
     stopped by the user ends with what it has: no test and no latency benchmark.
     """
     settings = json.loads(json.dumps({"model": spec.model, **options.to_dict(), **pruning.to_dict()}, default=str))
-    resume_from = _resume(out, settings) if resume else None
+    start = fingerprints.fingerprint_run(net, train, options.validation_data)
+    resume_from = _resume(out, settings, spec, start) if resume else None
     main = distributed.is_main()  # under torchrun only rank 0 writes; every rank computes
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "options.json").write_text(json.dumps(settings, indent=2) + "\n")
+        fingerprints.record(out, start)
     threshold = pruning.validation_threshold
     history = HistoryFiles(out)
 
@@ -162,21 +164,31 @@ def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, mac
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
-def _resume(out: Path, settings: dict[str, Any]) -> PruningCheckpoint | None:
+def _resume(out: Path, settings: dict[str, Any], spec: RunSpec,
+            start: fingerprints.RunFingerprint) -> PruningCheckpoint | None:
     path = out / CHECKPOINT
     if not path.is_file():
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out} has no {CHECKPOINT} to resume from (the run stopped before its "
                              "first pruning iteration ended); start again with --force")
         return None
-    run = read_manifest(path)["run"]
+    manifest = read_manifest(path)
+    run = manifest["run"]
     changed = sorted(k for k in set(settings) | set(run["settings"])
                      if settings.get(k) != run["settings"].get(k))
     if changed:
         raise InputError(f"--resume needs the options of the original run, but {', '.join(changed)} "
                          f"differ (see {out / 'options.json'}); pass the same flags or start again with --force")
+    fingerprints.check_resume(out, start)
+    # The checkpoint is rebuilt only as the architecture this run already built from the user's
+    # --model: a manifest naming anything else is refused, so the folder can name no code to run.
+    base = (manifest["spec"], manifest["kwargs"])
+    if base != (spec.model, json.loads(json.dumps(spec.kwargs))):
+        raise InputError(f"{path} rebuilds {base[0]!r} {base[1]}, not this run's {spec.model!r} {spec.kwargs}; "
+                         "resume with the --model of the first run, or start again with --force")
     info = PruningInfo.from_dict(run["info"])
-    return PruningCheckpoint(load_network(path), info, _fine_tune_checkpoint(out, len(info.pruning_history)))
+    return PruningCheckpoint(load_network(path, trust_code=True), info,
+                             _fine_tune_checkpoint(out, len(info.pruning_history)))
 
 
 def _fine_tune_checkpoint(out: Path, iteration: int) -> FineTuneCheckpoint | None:
@@ -186,12 +198,12 @@ def _fine_tune_checkpoint(out: Path, iteration: int) -> FineTuneCheckpoint | Non
         return None
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001  a damaged file only costs the part-done fine-tuning
+        if saved["iteration"] != iteration:
+            return None
+        plan = {int(g): list(ix) for g, ix in saved["plan"].items()}
+        return FineTuneCheckpoint(saved["iteration"], plan, TrainingState(**saved["state"]))
+    except Exception:  # noqa: BLE001  a damaged or malformed file only costs the part-done fine-tuning
         return None
-    if saved["iteration"] != iteration:
-        return None
-    plan = {int(g): list(ix) for g, ix in saved["plan"].items()}
-    return FineTuneCheckpoint(saved["iteration"], plan, TrainingState(**saved["state"]))
 
 
 def _write(out: Path, net: nn.Module, info: PruningInfo, spec: RunSpec, threshold: float, metric: str,

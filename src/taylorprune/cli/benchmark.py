@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(batch_sizes=args.batch_sizes, runtimes=args.runtimes, warmup=args.warmup,
                                repeats=args.repeats, threads=args.threads)
     net = load_model(args, args.num_classes)
-    baseline = _load_baseline(args.baseline, args.num_classes) if args.baseline else None
+    baseline = _load_baseline(args.baseline, args.num_classes, args.trust_code) if args.baseline else None
     comparison = compare_networks(
         net, example_shape(args.model, args.input_size), options, baseline=baseline,
         names=(args.model, args.baseline or ""),
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_baseline(spec: str, num_classes: int) -> Any:
+def _load_baseline(spec: str, num_classes: int, trust_code: bool) -> Any:
     """The network to compare with: untrained weights do, only its shape and cost matter."""
     from ..artifacts import resolve_network
     from ..models import builder_kwargs
 
-    return resolve_network(spec, **builder_kwargs(spec, num_classes))
+    return resolve_network(spec, trust_code=trust_code, **builder_kwargs(spec, num_classes))

@@ -23,6 +23,16 @@ def model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow --weights files that need full unpickling (runs code from the file: "
                         "only for files you trust)")
+    trust_code_arg(p)
+
+
+def trust_code_arg(p: argparse.ArgumentParser) -> None:
+    """--trust-code: a .safetensors file whose manifest names a package.module:factory is rebuilt
+    by importing and calling it. A spec typed as --model is the user's own choice and needs no flag."""
+    p.add_argument("--trust-code", action="store_true",
+                   help="rebuild a .safetensors --model (or --baseline) whose manifest names a "
+                        "package.module:factory by importing and calling it (runs code the file names: "
+                        "only for files you trust; built-in names and torchvision: specs never need it)")
 
 
 def data_args(p: argparse.ArgumentParser) -> None:
@@ -46,7 +56,8 @@ def load_model(args: argparse.Namespace, num_classes: int) -> Any:
     from ..models import builder_kwargs
 
     return resolve_network(args.model, weights=args.weights, pretrained=args.pretrained,
-                           trust_checkpoint=args.trust_checkpoint, **builder_kwargs(args.model, num_classes))
+                           trust_checkpoint=args.trust_checkpoint, trust_code=args.trust_code,
+                           **builder_kwargs(args.model, num_classes))
 
 
 def carve_validation(train: Any, size: float | None, seed: int) -> tuple[Any, Any]:

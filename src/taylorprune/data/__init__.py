@@ -1,6 +1,6 @@
 """Images and labels in, ImageData out: CIFAR-10 in every format, image folders, plain arrays.
 
-Decoded images are cached as .npy files beside the source (or in the cache dir), so
+Decoded images are cached as .npy files in the cache dir (never beside the source), so
 only the first load of a data set pays for decoding.
 """
 

@@ -25,9 +25,9 @@ def load_cifar10(
 
     ``root``: an archive or folder in any accepted format (official python or binary
     version, or a train/test image-folder tree), or a folder holding one; None looks
-    in the cache dir (``$TAYLORPRUNE_DATA``, else ~/.cache/taylorprune). When nothing
-    is found there and ``download`` is set, the official python version (163 MB) is
-    downloaded into that folder.
+    in the cache dir (``$TAYLORPRUNE_DATA``, else the user cache folder: ~/.cache/taylorprune
+    on Linux). When nothing is found there and ``download`` is set, the official python
+    version (163 MB) is downloaded into that folder.
     """
     folder = Path(root).expanduser() if root is not None else cache_dir()
     if archive_kind(folder):  # a file was meant: never download into a folder named *.tar.gz

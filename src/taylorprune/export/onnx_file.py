@@ -47,8 +47,12 @@ def export_onnx(net: nn.Module, path: str | Path, input_shape: Sequence[int], *,
     return path
 
 
-def load_onnx(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The file in an onnxruntime session, as a function of a batch (N, C, H, W) -> (N, classes)."""
+def load_onnx(path: str | Path, *, trust_code: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The file in an onnxruntime session, as a function of a batch (N, C, H, W) -> (N, classes).
+
+    An ONNX file is a graph of standard operators, no Python: ``trust_code`` (which every
+    format's loader takes) changes nothing here.
+    """
     session = onnx_session(path)
     name = session.get_inputs()[0].name
     return lambda x: torch.from_numpy(session.run(None, {name: x.float().numpy()})[0])

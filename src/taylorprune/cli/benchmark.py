@@ -56,4 +56,5 @@ def _load_baseline(spec: str, num_classes: int) -> Any:
     from ..artifacts import resolve_network
     from ..models import builder_kwargs
 
-    return resolve_network(spec, **builder_kwargs(spec, num_classes))
+    kwargs: dict[str, Any] = builder_kwargs(spec, num_classes)
+    return resolve_network(spec, **kwargs)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -31,9 +29,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from profile_summary import ProfileWindow, format_summary, sync  # beside this script
+from provenance import write_result
 
 from taylorprune.artifacts import resolve_network
-from taylorprune.benchmark.machine import describe_machine
 from taylorprune.data import ImageData, load_data, split_validation
 from taylorprune.models import load_model
 from taylorprune.train import TrainingInfo, TrainingOptions, TrainingState, evaluate, train_network
@@ -239,11 +237,7 @@ def main() -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     steps = args.steps or (200 if cuda else 10)
-    result: dict = {"command": " ".join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
-                    "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                                                 text=True).stdout.strip(),
-                    "machine": describe_machine(),
-                    "gpu": torch.cuda.get_device_name() if cuda else None}
+    result: dict = {}
     test = load_data(args.data)[1] if args.data else None
     if not args.skip_rates:
         modes = ["eager-fp32", "eager-bf16-cl"] + (["compile-reduce-overhead-bf16"] if args.compile else [])
@@ -269,8 +263,7 @@ def main() -> None:
             parser.error("--workflow needs --data")
         result["workflow"] = workflow(args)
     path = Path(args.json) if args.json else RESULTS / f"speed-{'gpu' if cuda else 'cpu'}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(path, result, seed=0)
     if "workflow" in result:
         print(json.dumps(result["workflow"]))
     print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""Do channel counts that are multiples of 8 train faster? (#6: the --channel-multiple default)
+"""Do channel counts that are multiples of 8 train faster? (the --channel-multiple default)
 
     python benchmarks/channel_multiple.py          # on this machine's CPU, or the GPU when visible
 

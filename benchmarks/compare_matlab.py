@@ -1,4 +1,4 @@
-"""Issue #7's benchmark: MATLAB's recipe, Torch-Pruning and each option of ours, row by row.
+"""MATLAB's recipe, Torch-Pruning and each option of ours, row by row, on the same data.
 
     python benchmarks/compare_matlab.py --data ../shared/data/cifar10-jpeg.tar.gz          # every row
     python benchmarks/compare_matlab.py --data ... --rows matlab-recipe,ours --time-limit 300

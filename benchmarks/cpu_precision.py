@@ -1,4 +1,4 @@
-"""Does bf16 autocast keep fine-tuning accuracy on the CPU? (#6: choose the CPU default by measurement)
+"""Does bf16 autocast keep fine-tuning accuracy on the CPU? (the CPU default, chosen by measurement)
 
     python benchmarks/cpu_precision.py --data ../shared/data/cifar10-jpeg.tar.gz
 

@@ -1,4 +1,4 @@
-"""Training and inference speed of cifarnet per mode, and the seed workflow end to end (#6).
+"""Training and inference speed of cifarnet per mode, and the seed workflow end to end.
 
     python benchmarks/speed.py                                  # step rates + inference, this machine
     python benchmarks/speed.py --compile                        # also torch.compile reduce-overhead
@@ -228,7 +228,7 @@ def main() -> None:
     parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                         help="the workflow's fine-tuning captures its step in CUDA graphs (on CUDA)")
     parser.add_argument("--profile", action="store_true",
-                        help="torch.profiler summary of a few steps of eager-bf16-cl and ours (#6)")
+                        help="torch.profiler summary of a few steps of eager-bf16-cl and ours")
     parser.add_argument("--profile-batches", type=lambda v: [int(b) for b in v.split(",")], default=[128, 1024],
                         help="comma-separated batch sizes to profile (default 128,1024)")
     parser.add_argument("--profile-steps", type=int, help="profiled steps per profile (default 10 CUDA, 2 CPU)")

@@ -1,4 +1,4 @@
-"""Torch-Pruning 1.6.1's Taylor pruning in MATLAB's loop: the "torch-pruning-taylor" row of issue #7.
+"""Torch-Pruning 1.6.1's Taylor pruning in MATLAB's loop: the "torch-pruning-taylor" row of compare_matlab.py.
 
     .venv/bin/pip install -e '.[bench]'
     python benchmarks/tp_loop.py --data PATH --out runs/tp-taylor          # bundled cifarnet, 85% floor

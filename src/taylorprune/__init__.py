@@ -5,6 +5,7 @@ The public API follows MATLAB's names in snake_case:
     net = load_model("cifarnet", pretrained=True)
     train, test = load_cifar10()
     pruned, info = compress_network_using_taylor_pruning(net, train, validation_threshold=85.0)
+    # or, the same: compress_network_using_taylor_pruning(net, train, pruning=PruningOptions(85.0))
     test_net(pruned, test)
 """
 
@@ -29,6 +30,7 @@ _EXPORTS = {
     "list_models": "models",
     "load_model": "models",
     "PruningInfo": "prune",
+    "PruningOptions": "prune",
     "StopReason": "prune",
     "compress_network_using_taylor_pruning": "prune",
     "count_learnables": "prune",
@@ -60,6 +62,7 @@ __all__ = [
     "ImageData",
     "InputError",
     "PruningInfo",
+    "PruningOptions",
     "StopReason",
     "TrainingOptions",
     "__version__",

@@ -144,8 +144,13 @@ def _latency(before: nn.Module, after: nn.Module, input_shape: tuple[int, ...],
     runtime = "pytorch-cuda-bf16" if resolve_device(environment).type == "cuda" else "pytorch"
     options = BenchmarkOptions(batch_sizes=(1, 128), runtimes=(runtime,), warmup=3, repeats=10)
     result = compare_networks(copy.deepcopy(after), input_shape, options, baseline=copy.deepcopy(before))
-    return [{"runtime": t.runtime, "batch": t.batch, "before_ms": result.baseline.timing(t.runtime, t.batch).latency_ms,
-             "after_ms": t.latency_ms, "ratio": result.time_ratio(t.runtime, t.batch)} for t in result.model.timings]
+    rows = []
+    for t in result.model.timings:
+        base = result.baseline.timing(t.runtime, t.batch) if result.baseline else None
+        assert base is not None  # the baseline is timed at every runtime and batch the model is
+        rows.append({"runtime": t.runtime, "batch": t.batch, "before_ms": base.latency_ms, "after_ms": t.latency_ms,
+                     "ratio": result.time_ratio(t.runtime, t.batch)})
+    return rows
 
 
 def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, macs: tuple[int, int],

@@ -36,6 +36,13 @@ def test_none_is_allowed_exactly_where_the_type_says_so():
         PruningOptions(validation_threshold=50.0, channel_multiple=None)
 
 
+def test_whole_numbers_stay_whole():
+    with pytest.raises(InputError, match="channel_multiple=1.5 must be a whole number"):
+        PruningOptions(validation_threshold=50.0, channel_multiple=1.5)
+    with pytest.raises(InputError, match="fine_tuning_budget_epochs=2.0 must be a whole number"):
+        PruningOptions(validation_threshold=50.0, fine_tuning_budget_epochs=2.0)
+
+
 def test_min_increment_cannot_exceed_the_increment():
     with pytest.raises(InputError, match="must not exceed the increment"):
         PruningOptions(validation_threshold=50.0, learnables_reduction_increment=0.01, min_increment=0.02)

@@ -56,4 +56,5 @@ def _load_baseline(spec: str, num_classes: int, trust_code: bool) -> Any:
     from ..artifacts import resolve_network
     from ..models import builder_kwargs
 
-    return resolve_network(spec, trust_code=trust_code, **builder_kwargs(spec, num_classes))
+    kwargs: dict[str, Any] = builder_kwargs(spec, num_classes)
+    return resolve_network(spec, trust_code=trust_code, **kwargs)

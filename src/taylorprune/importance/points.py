@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -122,9 +122,9 @@ def group_sums(
 
     ``selectors`` caches the 0/1 matrices per (group, point) across mini-batches.
     """
-    sums = {}
+    sums: dict[int, torch.Tensor] = {}
     for gid, pts in points.items():
-        total = 0
+        total: Any = 0  # becomes the (..., group size) sum
         for k, p in enumerate(pts):
             term = terms[p.module, p.call]
             if (gid, k) not in selectors:

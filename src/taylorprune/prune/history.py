@@ -114,11 +114,12 @@ class PruningInfo:
     def from_dict(cls, d: dict[str, Any]) -> PruningInfo:
         """Inverse of to_dict (for resuming a run from its checkpoint)."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in fields and k not in TABLES}
+        kw: dict[str, Any] = {k: v for k, v in d.items() if k in fields and k not in TABLES}
         kw["plans"] = [{int(g): list(ix) for g, ix in plan.items()} for plan in d.get("plans", [])]
         kw["stop_reason"] = StopReason(d["stop_reason"]) if d.get("stop_reason") else None
         kw["plot_path"] = Path(d["plot_path"]) if d.get("plot_path") else None
-        return cls(**kw, **{name: [rec(**r) for r in d.get(name, [])] for name, rec in TABLES.items()})
+        kw.update({name: [rec(**r) for r in d.get(name, [])] for name, rec in TABLES.items()})
+        return cls(**kw)
 
     def write(self, folder: str | Path) -> None:
         """history.json plus one CSV per table (pruning, validation, training)."""

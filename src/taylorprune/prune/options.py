@@ -119,9 +119,11 @@ class PruningOptions:
             object.__setattr__(self, "layer_names", tuple(self.layer_names) or None)
         for f in dataclasses.fields(self):
             value, allowed = getattr(self, f.name), f.metadata["allowed"]
-            if allowed is None or (value is None and optional(f)):
+            if value is None and optional(f):
                 continue
-            if value not in allowed:
+            if str(f.type).startswith("int") and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InputError(f"{f.name}={value!r} must be a whole number ({f.metadata['doc']})")
+            if allowed is not None and value not in allowed:
                 raise InputError(f"{f.name}={value!r} is not allowed: it must be {allowed} ({f.metadata['doc']})")
         if self.min_increment is not None and self.min_increment > self.learnables_reduction_increment:
             raise InputError(f"min_increment={self.min_increment} must not exceed the increment "

@@ -24,6 +24,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -115,7 +116,7 @@ def _load(entry: Path) -> dict[str, ImageData] | None:
         return None
 
 
-def _array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+def _array(path: Path, mmap_mode: Literal["c"] | None = None) -> np.ndarray:
     return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)  # an object array would be a pickle
 
 

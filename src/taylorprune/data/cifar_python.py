@@ -33,7 +33,7 @@ def _encode(text: str, encoding: str) -> bytes:
     return text.encode("latin1")
 
 
-_RECONSTRUCT = np.zeros(1).__reduce__()[0]  # how numpy pickles an array, wherever it lives
+_RECONSTRUCT: Any = np.zeros(1).__reduce__()[0]  # how numpy pickles an array, wherever it lives
 _FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]  # the same at pickle protocol 5
 _SCALAR = np.float64(0).__reduce__()[0]
 _NDARRAY = object()  # what a pickle gets for numpy.ndarray: a name for _reconstruct, not callable
@@ -49,7 +49,7 @@ def _reconstruct(subtype: object, shape: tuple, code: bytes) -> np.ndarray:
 
 def _dtype(spec: object, align: bool = False, copy: bool = False) -> np.dtype:
     """A dtype of its own (copy=True), so the state the pickle sets never reaches numpy's shared ones."""
-    return np.dtype(spec, bool(align), True)  # Python 2 pickles pass align as 0 or 1
+    return np.dtype(spec, bool(align), True)  # type: ignore[call-overload]  # Python 2 pickles pass align as 0 or 1
 
 
 # (module, name) a pickle may ask for: what it gets. numpy 1 (which wrote the official

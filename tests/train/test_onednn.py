@@ -14,6 +14,8 @@ from taylorprune.train import onednn
 from taylorprune.train.onednn import affected, channel_block, nchw_where_onednn_fails
 
 REPO = Path(__file__).resolve().parents[2]
+# The sources this test imports come first, so the subprocess runs the same code, not an installed copy.
+PYTHONPATH = os.pathsep.join([str(Path(taylorprune.__file__).parents[1]), str(REPO)])
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 
 # Trains a pruned tiny ResNet (projection shortcuts: stride-2 1x1 convolutions on 3 and 6
@@ -64,8 +66,7 @@ print(worst)
 
 def test_training_a_pruned_network_on_the_avx2_path():
     """In a subprocess, so a crash fails this test instead of ending pytest."""
-    path = os.pathsep.join([str(Path(taylorprune.__file__).parents[1]), str(REPO)])
-    env = {**os.environ, **AVX2, "PYTHONPATH": path}
+    env = {**os.environ, **AVX2, "PYTHONPATH": PYTHONPATH}
     try:
         proc = subprocess.run([sys.executable, "-c", TRAIN_PRUNED], cwd=REPO, env=env, capture_output=True,
                               text=True, timeout=600)

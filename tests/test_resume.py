@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+import taylorprune
 from taylorprune.artifacts import load_network, read_manifest
 from taylorprune.cli import main
 from tests.test_cli import TINY
 
 REPO = Path(__file__).resolve().parents[1]
+# The sources these tests import come first, so a killed run is the same code as the one resuming it.
+PYTHONPATH = os.pathsep.join([str(Path(taylorprune.__file__).parents[1]), str(REPO)])
 
 
 def _argv(data, out):
@@ -31,7 +34,7 @@ def _outcome(out):
 
 
 def _start(argv):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}  # this checkout's code
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     return subprocess.Popen([sys.executable, "-m", "taylorprune", *argv], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

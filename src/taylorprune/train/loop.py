@@ -23,6 +23,7 @@ from .distill import Distillation, distillation_loss
 from .evaluate import check_network_input, evaluate
 from .graphs import GraphedStep
 from .history import TrainingInfo, TrainingRecord, TrainingStopReason, ValidationRecord
+from .onednn import nchw_where_onednn_fails
 from .options import TrainingOptions
 from .schedule import learn_rate_at
 
@@ -84,8 +85,9 @@ def train_network(
     torch.manual_seed(opts.seed)
     net = prepare_model(net, device)
     check_network_input(net, data)
-    run = _Run(net, data, val, resolve_loss(loss, opts.label_smoothing), opts, device, bf16, distillation)
-    return run.net, run.fit(on_epoch, resume)
+    with nchw_where_onednn_fails(net, device):  # before the optimizer and DDP see the weights
+        run = _Run(net, data, val, resolve_loss(loss, opts.label_smoothing), opts, device, bf16, distillation)
+        return run.net, run.fit(on_epoch, resume)
 
 
 class _Run:

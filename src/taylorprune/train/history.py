@@ -7,6 +7,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+# Less measured training time than this gives a rate that is mostly timer and scheduling noise.
+MIN_TIMED_SECONDS = 0.05
+
+
+def images_per_second(images: int, seconds: float) -> float | None:
+    """Throughput over wall time of finished work (``seconds`` measured after the device caught up).
+
+    None while too little time was measured to tell: no rate is better than a wild one.
+    """
+    return images / seconds if images > 0 and seconds >= MIN_TIMED_SECONDS else None
+
 
 @dataclass
 class TrainingRecord:

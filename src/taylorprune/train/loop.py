@@ -22,7 +22,13 @@ from .device import autocast, prepare_model, resolve_device, use_bf16
 from .distill import Distillation, distillation_loss
 from .evaluate import check_network_input, evaluate
 from .graphs import GraphedStep
-from .history import TrainingInfo, TrainingRecord, TrainingStopReason, ValidationRecord
+from .history import (
+    TrainingInfo,
+    TrainingRecord,
+    TrainingStopReason,
+    ValidationRecord,
+    images_per_second,
+)
 from .onednn import nchw_where_onednn_fails
 from .options import TrainingOptions
 from .schedule import learn_rate_at
@@ -149,8 +155,7 @@ class _Run:
         self._select_output()
         self.info.elapsed_s = time.perf_counter() - start
         self.info.training_seconds = self.train_seconds
-        seen = self.iteration * self.batch
-        self.info.images_per_second = seen / self.train_seconds if self.train_seconds else 0.0
+        self.info.images_per_second = images_per_second(self.iteration * self.batch, self.train_seconds) or 0.0
         return self.info
 
     def _state(self, epochs_done: int, order: torch.Tensor) -> TrainingState:
@@ -195,19 +200,30 @@ class _Run:
             bar.update(1)
             validate = self.val is not None and self.iteration % self.opts.validation_frequency == 0
             if validate or len(pending) == _FLUSH_EVERY:
-                ok = self._flush(pending, bar)  # waits for the device: the time below is real
-                now = time.perf_counter()
-                self.train_seconds += now - tick
-                tick = now
+                ok = self._flush(pending)  # waits for the device: the time below is real
+                tick = self._clock(tick, bar)
                 if not ok:
                     return False
                 pending = []
             if validate:
                 self._validate()
                 tick = time.perf_counter()
-        ok = self._flush(pending, bar)
-        self.train_seconds += time.perf_counter() - tick
+        ok = self._flush(pending)
+        self._clock(tick, bar)
         return ok
+
+    def _clock(self, tick: float, bar) -> float:
+        """Add the training time since ``tick`` (the device has finished it) and show the rate."""
+        now = time.perf_counter()
+        self.train_seconds += now - tick
+        if self.info.training_history:
+            last = self.info.training_history[-1]
+            shown = {"loss": f"{last.loss:.3f}", "acc": f"{last.accuracy:.1f}", "lr": f"{last.learn_rate:.3g}"}
+            rate = images_per_second(self.iteration * self.batch, self.train_seconds)
+            if rate is not None:  # images over the training time of this call and any it resumes
+                shown["img_s"] = f"{rate:.0f}"
+            bar.set_postfix(shown, refresh=False)
+        return now
 
     def _set_learn_rate(self, lr: float) -> None:
         if self.lr is not None:
@@ -231,7 +247,7 @@ class _Run:
         self.optimizer.step()
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
-    def _flush(self, pending: list[tuple], bar) -> bool:
+    def _flush(self, pending: list[tuple]) -> bool:
         """Copy buffered per-iteration figures to the host in one sync; False if a loss is non-finite.
 
         Under torchrun the ranks' figures are summed first, so all record (and stop on) the same.
@@ -245,10 +261,6 @@ class _Run:
         hits = figures[1].tolist()
         for (it, epoch, lr, n, _, _), loss, hit in zip(pending, losses, hits, strict=True):
             self.info.training_history.append(TrainingRecord(it, epoch, loss, 100.0 * hit / n, lr))
-        last = self.info.training_history[-1]
-        speed = self.iteration * self.batch / max(self.train_seconds, 1e-9)
-        bar.set_postfix(loss=f"{last.loss:.3f}", acc=f"{last.accuracy:.1f}", lr=f"{last.learn_rate:.3g}",
-                        img_s=f"{speed:.0f}", refresh=False)
         return all(math.isfinite(v) for v in losses)
 
     def _validate(self) -> None:

@@ -70,6 +70,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "torch_pruning_compare.json"
 COVERAGE = ROOT / "benchmarks" / "results" / "graph_coverage.json"
 DOC = ROOT / "docs" / "graph-coverage.md"
 TOLERANCE = 1e-9  # relative; the oracle's tolerance in issue 3
+# docs/graph-coverage.md below this line belongs to timm_coverage.py: kept when rewriting.
+TIMM_MARK = "<!-- timm_coverage.py writes below this line -->"
 
 
 @dataclass(frozen=True)
@@ -487,7 +489,9 @@ def main(argv: list[str] | None = None) -> None:
         RESULTS.write_text(json.dumps({"provenance": prov, "networks": rows}, indent=1) + "\n")
     DOC.parent.mkdir(parents=True, exist_ok=True)
     coverage, compare = json.loads(COVERAGE.read_text()), json.loads(RESULTS.read_text())
-    DOC.write_text(markdown(compare, coverage))
+    old = DOC.read_text() if DOC.exists() else ""
+    timm = old[old.index(TIMM_MARK):] if TIMM_MARK in old else ""
+    DOC.write_text(markdown(compare, coverage) + (f"\n{timm}" if timm else ""))
 
 
 def run(names: list[str] | None) -> list[dict]:

@@ -323,6 +323,9 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
     try:
         for name, sampled in order(candidates, family_of, every):
             row = data["models"].get(name, {})
+            params = data["catalogue"][name].get("params") or 0
+            if not row and params > max_params:  # counted on the meta device: not built
+                row = {"params": params, "skipped": f"over {max_params / 1e6:.0f} M parameters"}
             for task in ("ours", "torch_pruning"):
                 if task not in row and row.get("builds", True) and "skipped" not in row:
                     row = {**row, **work.ask(name, task, timeout), "sample": sampled}

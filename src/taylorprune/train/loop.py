@@ -23,7 +23,7 @@ from .distill import Distillation, distillation_loss
 from .evaluate import check_network_input, evaluate
 from .graphs import GraphedStep
 from .history import TrainingInfo, TrainingRecord, ValidationRecord, images_per_second
-from .onednn import nchw_where_onednn_fails
+from .onednn import onednn_safe_convolutions
 from .options import TrainingOptions
 from .schedule import learn_rate_at
 
@@ -85,7 +85,7 @@ def train_network(
     torch.manual_seed(opts.seed)
     net = prepare_model(net, device)
     check_network_input(net, data)
-    with nchw_where_onednn_fails(net, device):  # before the optimizer and DDP see the weights
+    with onednn_safe_convolutions(net, device):  # before the optimizer and DDP see the weights
         run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16, distillation)
         return run.net, run.fit(on_epoch, resume)
 

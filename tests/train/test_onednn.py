@@ -11,7 +11,7 @@ from torch import nn
 
 import taylorprune
 from taylorprune.train import onednn
-from taylorprune.train.onednn import affected, channel_block, nchw_where_onednn_fails
+from taylorprune.train.onednn import affected, channel_block, onednn_safe_convolutions
 
 REPO = Path(__file__).resolve().parents[2]
 # The sources this test imports come first, so the subprocess runs the same code, not an installed copy.
@@ -28,7 +28,7 @@ import copy, math, random, torch
 from taylorprune import graph
 from taylorprune.train import TrainingOptions, train_network
 from taylorprune.train.augment import to_float
-from taylorprune.train.onednn import nchw_where_onednn_fails
+from taylorprune.train.onednn import onednn_safe_convolutions
 from tests.fixtures import colour_blobs, tiny_resnet
 
 net = tiny_resnet()
@@ -44,22 +44,21 @@ for threads in (1, 2):
     torch.set_num_threads(threads)
     tuned, info = train_network(copy.deepcopy(net), data, "crossentropy", opts)
     assert all(math.isfinite(r.loss) for r in info.training_history)
-    seen = {}
     tuned.zero_grad(set_to_none=True)  # training leaves its last gradients behind
-    with nchw_where_onednn_fails(tuned, torch.device("cpu")) as names:
-        for name in names:
-            conv = tuned.get_submodule(name)
-            conv.register_forward_hook(lambda m, a, out, name=name: seen.__setitem__(name, a[0].detach()))
-            conv.register_full_backward_hook(lambda m, gi, go, name=name: seen.__setitem__(name + "/dy", go[0]))
-        x = to_float(data.images[:32])
+    seen, strides = {}, {}
+    for name, m in tuned.named_modules():
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1):
+            strides[name] = m.stride
+            m.register_forward_pre_hook(lambda m, a, name=name: seen.__setitem__(name, a[0].detach()))
+            m.register_full_backward_hook(lambda m, gi, go, name=name: seen.__setitem__(name + "/dy", go[0]))
+    x = to_float(data.images[:32])
+    with onednn_safe_convolutions(tuned, torch.device("cpu")) as names:
         torch.nn.functional.cross_entropy(tuned(x), data.labels[:32]).backward()
-        for name in names:
-            conv = tuned.get_submodule(name)
-            s = conv.stride
-            expected = torch.einsum("nohw,nihw->oi", seen[name + "/dy"], seen[name][:, :, ::s[0], ::s[1]])
-            error = (conv.weight.grad.flatten(1) - expected).abs().max() / expected.abs().max()
-            worst = max(worst, error.item())
-    assert len(names) == 2, names
+    assert sorted(names) == sorted(strides) and len(names) == 2, names
+    for name, (sh, sw) in strides.items():
+        expected = torch.einsum("nohw,nihw->oi", seen[name + "/dy"], seen[name][:, :, ::sh, ::sw])
+        weight = tuned.get_submodule(name).weight
+        worst = max(worst, ((weight.grad.flatten(1) - expected).abs().max() / expected.abs().max()).item())
 print(worst)
 """
 
@@ -111,19 +110,33 @@ def test_affected_layers(conv, block, hit):
 def test_the_workaround_computes_the_same_and_leaves_the_network_as_it_was(monkeypatch):
     monkeypatch.setattr(onednn, "channel_block", lambda: 16)
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 12, 1, stride=2), nn.Conv2d(12, 12, 1, stride=2),
-                        nn.Conv2d(12, 20, 1, stride=2)).to(memory_format=torch.channels_last)
-    x = torch.rand(4, 3, 16, 16).contiguous(memory_format=torch.channels_last)
-    expected = net(x)
-    strides = [p.stride() for p in net.parameters()]
-    with nchw_where_onednn_fails(net, torch.device("cpu")) as names:
-        assert names == ["1", "2", "3"]
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 12, 1, stride=2), nn.Conv2d(12, 12, 1, stride=3),
+                        nn.Conv2d(12, 20, 1, stride=2, padding=1, padding_mode="reflect"),
+                        nn.Conv2d(20, 8, 1, stride=2, padding=2)).to(memory_format=torch.channels_last)
+    x = torch.rand(4, 3, 17, 17).contiguous(memory_format=torch.channels_last)
+
+    def run():
+        net.zero_grad()
         out = net(x)
-        assert net[1].weight.stride() == (6, 1, 1, 1)  # a 1x1 weight in NCHW strides
-        assert out.is_contiguous(memory_format=torch.channels_last)
-    # Different kernels, float summation order only.
+        out.square().sum().backward()
+        return out, [p.grad.clone() for p in net.parameters()]
+
+    was = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False  # the reference: no oneDNN at all
+    try:
+        expected, expected_grads = run()
+    finally:
+        torch.backends.mkldnn.enabled = was
+    with onednn_safe_convolutions(net, torch.device("cpu")) as names:
+        assert names == ["1", "2", "3"]  # 20 input channels: a whole block
+        assert net[1].stride == (1, 1)
+        out, grads = run()
+    # Different kernels: float summation order only.
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
-    assert [p.stride() for p in net.parameters()] == strides
-    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in net.modules())
-    with nchw_where_onednn_fails(net, torch.device("meta")) as names:
+    for grad, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-5)
+    assert [(m.stride, m.padding, m.padding_mode) for m in net[1:4]] == [
+        ((2, 2), (0, 0), "zeros"), ((3, 3), (0, 0), "zeros"), ((2, 2), (1, 1), "reflect")]
+    assert all(not m._forward_pre_hooks for m in net.modules())
+    with onednn_safe_convolutions(net, torch.device("meta")) as names:
         assert names == []  # CUDA and other devices use other kernels

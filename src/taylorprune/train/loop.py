@@ -29,7 +29,7 @@ from .history import (
     ValidationRecord,
     images_per_second,
 )
-from .onednn import nchw_where_onednn_fails
+from .onednn import onednn_safe_convolutions
 from .options import TrainingOptions
 from .schedule import learn_rate_at
 
@@ -91,7 +91,7 @@ def train_network(
     torch.manual_seed(opts.seed)
     net = prepare_model(net, device)
     check_network_input(net, data)
-    with nchw_where_onednn_fails(net, device):  # before the optimizer and DDP see the weights
+    with onednn_safe_convolutions(net, device):  # before the optimizer and DDP see the weights
         run = _Run(net, data, val, resolve_loss(loss, opts.label_smoothing), opts, device, bf16, distillation)
         return run.net, run.fit(on_epoch, resume)
 

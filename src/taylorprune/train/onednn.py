@@ -8,18 +8,21 @@ With fewer input channels than that (a projection shortcut after pruning) the co
 the workspace: wrong weight gradients, a reducer that spins forever, or a corrupted heap
 (SIGSEGV, "corrupted size vs. prev_size"). docs/onednn-avx2-crash.md has the reproduction.
 
-Only those convolutions run in NCHW while training, where oneDNN's blocked kernels are
-correct; the rest of the network stays channels_last. The weight tensors get back their
-strides on exit, so the caller's network is left as it was given (values aside).
+A 1x1 convolution with stride s is the same as one with stride 1 on every s-th row and
+column. While training, those convolutions take their input subsampled that way and run with
+stride 1: no workspace copy, the same fast channels_last kernels, the same numbers. Their
+stride and padding are put back on exit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX-512: their kernels block channels by 8.
@@ -46,34 +49,34 @@ def affected(module: nn.Module, block: int) -> bool:
 
 
 @contextlib.contextmanager
-def nchw_where_onednn_fails(net: nn.Module, device: torch.device) -> Iterator[list[str]]:
-    """Within the block, the affected convolutions of ``net`` compute in NCHW; yields their names."""
+def onednn_safe_convolutions(net: nn.Module, device: torch.device) -> Iterator[list[str]]:
+    """Within the block, the affected convolutions of ``net`` run with stride 1; yields their names."""
     if device.type != "cpu" or not torch.backends.mkldnn.is_available():
         yield []
         return
     block = channel_block()
     chosen = [(name, m) for name, m in net.named_modules() if affected(m, block)]
-    handles, strides = [], []
-    for _, conv in chosen:
-        strides.append(conv.weight.stride())
-        # A 1x1 weight is channels_last and contiguous at once; only its strides tell which
-        # layout the convolution takes, and channels_last ones would win over the input's.
-        conv.weight.data = conv.weight.data.clone(memory_format=torch.contiguous_format)
-        handles.append(conv.register_forward_pre_hook(_input_to_nchw))
-        handles.append(conv.register_forward_hook(_output_to_channels_last))
+    saved = [(conv.stride, conv.padding, conv.padding_mode) for _, conv in chosen]
+    handles = []
+    for (_, conv), (stride, _, mode) in zip(chosen, saved, strict=True):
+        padding = tuple(conv._reversed_padding_repeated_twice)  # (left, right, top, bottom)
+        hook = functools.partial(_subsample, stride=stride, padding=padding,
+                                 mode="constant" if mode == "zeros" else mode)
+        handles.append(conv.register_forward_pre_hook(hook))
+        conv.stride, conv.padding, conv.padding_mode = (1, 1), (0, 0), "zeros"
     try:
         yield [name for name, _ in chosen]
     finally:
         for handle in handles:
             handle.remove()
-        for (_, conv), stride in zip(chosen, strides, strict=True):
-            w = conv.weight.data
-            conv.weight.data = torch.empty_strided(w.shape, stride, dtype=w.dtype, device=w.device).copy_(w)
+        for (_, conv), (stride, padding, mode) in zip(chosen, saved, strict=True):
+            conv.stride, conv.padding, conv.padding_mode = stride, padding, mode
 
 
-def _input_to_nchw(module: nn.Module, args: tuple) -> tuple:
-    return (args[0].contiguous(), *args[1:])
-
-
-def _output_to_channels_last(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
-    return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+def _subsample(module: nn.Module, args: tuple, *, stride: tuple[int, int], padding: tuple[int, ...],
+               mode: str) -> tuple:
+    """The input rows and columns a 1x1 kernel with ``stride`` reads, after the layer's padding."""
+    x = args[0]
+    if any(padding):
+        x = F.pad(x, padding, mode=mode)
+    return (x[..., ::stride[0], ::stride[1]], *args[1:])

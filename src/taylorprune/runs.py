@@ -163,7 +163,7 @@ def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, mac
                               info.validation_metric],
         "final_fine_tuning": info.final_fine_tuning,
         "test_accuracy": test_accuracy, "stop_reason": info.stop_reason.value if info.stop_reason else None,
-        "iterations": len(info.pruning_history) - 1, "accepted": len(info.plans),
+        "iterations": max(len(info.pruning_history) - 1, 0), "accepted": len(info.plans),
         "fine_tuning_epochs": fine_tuning_epochs, "elapsed_s": info.elapsed_s, "time_split_s": info.time_split,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -124,9 +124,11 @@ def prune_into_folder(
 def _macs(info: PruningInfo, net: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
     """MACs per example before and after, as the loop counted them; traced again only where the
     history lacks them (runs resumed from checkpoints written before it recorded MACs)."""
-    accepted = [r.macs for r in info.pruning_history if r.meets_threshold]
     before = info.original_macs or _count_macs(net, input_shape)
-    return before, accepted[-1] if accepted and accepted[-1] else _count_macs(pruned, input_shape)
+    if not info.plans:  # nothing accepted: the returned network is the unpruned one
+        return before, before
+    after = [r.macs for r in info.pruning_history if r.meets_threshold][-1]
+    return before, after or _count_macs(pruned, input_shape)
 
 
 def _count_macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -163,7 +165,7 @@ def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, mac
                               info.validation_metric],
         "final_fine_tuning": info.final_fine_tuning,
         "test_accuracy": test_accuracy, "stop_reason": info.stop_reason.value if info.stop_reason else None,
-        "iterations": len(info.pruning_history) - 1, "accepted": len(info.plans),
+        "iterations": max(len(info.pruning_history) - 1, 0), "accepted": len(info.plans),
         "fine_tuning_epochs": fine_tuning_epochs, "elapsed_s": info.elapsed_s, "time_split_s": info.time_split,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -84,8 +84,10 @@ def test_net(
 test_net.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite its name
 
 
-def check_network_input(net: nn.Module, data: Any, loss: str | LossFn = "crossentropy") -> None:
-    """One forward pass and loss on two examples, so a mismatch is one clear line, not a deep traceback."""
+def check_network_input(net: nn.Module, data: Any, loss: str | LossFn = "crossentropy") -> Any:
+    """One forward pass and loss on two examples, so a mismatch is one clear line, not a deep traceback.
+
+    Returns the network's outputs for them (a tensor, dict or tuple)."""
     device = next(net.parameters()).device
     source = as_source(data, device)
     x, y = source.example(2)
@@ -107,6 +109,7 @@ def check_network_input(net: nn.Module, data: Any, loss: str | LossFn = "crossen
     except (RuntimeError, ValueError, TypeError, IndexError) as err:
         raise InputError(f"the loss cannot take the network's output {_shapes(out)} and targets of shape "
                          f"{tuple(y.shape)} ({first_line(err)}); choose a loss that fits the task") from None
+    return out
 
 
 def _check_logits(logits: torch.Tensor, data: Any) -> None:

@@ -89,15 +89,17 @@ def train_network(
                                                                workers=opts.num_workers)
     torch.manual_seed(opts.seed)
     net = prepare_model(net, device)
-    check_network_input(net, data, loss_fn)
-    run = _Run(net, data, val, loss_fn, opts, device, bf16, distillation)
+    outputs = check_network_input(net, data, loss_fn)
+    run = _Run(net, data, val, loss_fn, opts, device, bf16, distillation,
+               partly_used=not isinstance(outputs, torch.Tensor))
     return run.net, run.fit(on_epoch, resume)
 
 
 class _Run:
     """State of one training call; methods are the steps of the loop."""
 
-    def __init__(self, net, data, val, loss_fn, opts, device, bf16, distillation: Distillation | None) -> None:
+    def __init__(self, net, data, val, loss_fn, opts, device, bf16, distillation: Distillation | None,
+                 partly_used: bool = False) -> None:
         self.net, self.data, self.val, self.loss_fn = net, data, val, loss_fn
         self.opts, self.device, self.bf16 = opts, device, bf16
         self.distillation = distillation
@@ -108,7 +110,7 @@ class _Run:
         elif distributed.is_main() and opts.verbose:
             tqdm.write(f"note: {data.note}")
         self.per_epoch = max(data.num_batches(self.batch, drop_last=True), 1)
-        self.model = distributed.wrap(net)  # DDP averages the ranks' gradients
+        self.model = distributed.wrap(net, partly_used=partly_used)  # DDP averages the ranks' gradients
         # On CUDA the learning rate lives in a device tensor, so a captured step reads the
         # current value on every replay instead of the one baked in at capture.
         self.lr = torch.tensor(opts.initial_learn_rate, device=device) if device.type == "cuda" else None

@@ -31,7 +31,6 @@ from .augment import to_float
 from .batches import iterate_batches, to_device
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets) on the run's device
-FINGERPRINT_SAMPLES = 8  # examples a Dataset's fingerprint reads, evenly spaced
 
 
 class DataSource(Protocol):
@@ -55,7 +54,8 @@ class DataSource(Protocol):
         ...
 
     def fingerprint(self) -> str:
-        """A short hash that changes when the data does (cheap: it reads a few examples at most)."""
+        """A short hash that changes when the data does. Dataset and DataLoader sources only:
+        ImageData is hashed by content (fingerprints.data_sha256)."""
         ...
 
 
@@ -83,13 +83,6 @@ class InMemory:
 
     def example(self, n: int = 1) -> Batch:
         return to_float(self.images[:n]), self.labels[:n]
-
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for t in (self.data.images, self.data.labels):
-            digest.update(str((t.dtype, tuple(t.shape))).encode())
-            digest.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-        return digest.hexdigest()[:16]
 
 
 class Streamed:

@@ -41,8 +41,9 @@ class PrunedValidationRecord:
     pruning_iteration: int
     iteration: int  # training iteration within this pruning iteration's fine-tuning
     loss: float
-    accuracy: float  # percent
+    accuracy: float  # percent; NaN when accuracy is not among the metrics
     is_best: bool
+    metric: float = float("nan")  # the objective metric's value
 
 
 @dataclass
@@ -80,6 +81,8 @@ class PruningInfo:
     # (training steps), latency (timing networks when the cost is latency), callbacks
     # (on_iteration: writing the run folder), other (the rest).
     time_split: dict[str, float] = field(default_factory=dict)
+    objective_metric: str = "accuracy"  # the metric validation_threshold applies to
+    higher_is_better: bool = True  # True: the threshold is a floor; False: a ceiling
 
     @property
     def validation_metric(self) -> float | None:

@@ -19,12 +19,12 @@ from tqdm.auto import tqdm
 
 from .. import distributed, graph
 from ..analysis import count_macs
-from ..data import ImageData, to_image_data
 from ..losses import LossFn
 from ..train import Distillation, TrainingOptions, TrainingState
-from ..train.augment import to_float
 from ..train.device import prepare_model, resolve_device, use_bf16
 from ..train.evaluate import check_network_input
+from ..train.metrics import direction
+from ..train.sources import DataSource
 from .costs import COSTS, Cost, CostContext
 from .history import PruningInfo, PruningRecord
 from .options import PruningOptions
@@ -59,9 +59,9 @@ class Session:
     """A pruning run: the first block is fixed once it starts, the second changes as it goes."""
 
     original: nn.Module  # the caller's network, never modified
-    data: ImageData  # training data, on the device
+    data: DataSource  # training data: in memory on the device, a Dataset, or a DataLoader
     loss: LossFn  # what fine-tuning minimises and the scores differentiate
-    train_opts: TrainingOptions  # fine-tuning options; their validation data is on the device
+    train_opts: TrainingOptions  # fine-tuning options; their validation data is a DataSource
     opts: PruningOptions
     device: torch.device
     example: torch.Tensor  # (1, C, H, W) float on the device: what tracing and surgery run
@@ -76,7 +76,7 @@ class Session:
     pending: FineTuneCheckpoint | None = None  # a part-done fine-tuning to resume
 
     @property
-    def val(self) -> ImageData:
+    def val(self) -> DataSource:
         return self.train_opts.validation_data
 
     @property
@@ -84,15 +84,30 @@ class Session:
         return self.train_opts.objective_metric_name
 
     @property
+    def higher_is_better(self) -> bool:
+        return direction(self.train_opts.metrics, self.metric)
+
+    @property
     def last_accepted(self) -> PruningRecord:
         return [r for r in self.info.pruning_history if r.meets_threshold][-1]
 
     def meets(self, value: float) -> bool:
-        """Whether a validation figure meets the threshold: a floor for accuracy, a ceiling for loss."""
+        """Whether a validation figure meets the threshold: a floor when higher is better
+        (accuracy, mIoU), a ceiling when lower is (loss, RMSE)."""
         return self.not_worse(value, self.opts.validation_threshold)
 
     def not_worse(self, value: float, than: float) -> bool:
-        return value >= than if self.metric == "accuracy" else value <= than
+        return value >= than if self.higher_is_better else value <= than
+
+    @property
+    def bound(self) -> str:
+        """How the threshold reads in the log: "floor 85" or "ceiling 8"."""
+        return f"{'floor' if self.higher_is_better else 'ceiling'} {self.opts.validation_threshold:g}"
+
+    def missed(self, value: float) -> str:
+        """Why ``value`` fails the threshold, e.g. "validation rmse 12.3 above the ceiling 8"."""
+        side = "below the" if self.higher_is_better else "above the"
+        return f"validation {self.metric} {value:.4g} {side} {self.bound}"
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -114,16 +129,17 @@ def log(options: TrainingOptions, line: str) -> None:
         tqdm.write(line)
 
 
-def start_session(net: nn.Module, data: ImageData, loss: LossFn, train_opts: TrainingOptions,
+def start_session(net: nn.Module, data: DataSource, loss: LossFn, train_opts: TrainingOptions,
                   opts: PruningOptions, resume_from: PruningCheckpoint | None,
                   on_iteration: IterationCallback | None, on_fine_tune_epoch: FineTuneCallback | None) -> Session:
-    """Move the data to the device once, check the network takes it, trace it (an untraceable
-    network fails here, before any work), and set up the cost and distillation."""
+    """Check the network takes the data (sources: in-memory sets are on the device already),
+    trace it (an untraceable network fails here, before any work), and set up the cost and
+    distillation."""
     device = resolve_device(train_opts.execution_environment)
-    val = _on_device(to_image_data(train_opts.validation_data), device)
-    check_network_input(net, data)
-    distributed.check_batch(min(train_opts.mini_batch_size, len(data)))
-    example = to_float(data.images[:1]).to(device)
+    check_network_input(net, data, loss)
+    if data.controls_order:
+        distributed.check_batch(min(train_opts.mini_batch_size, len(data)))
+    example = data.example(1)[0]  # (1, ...) on the device
     traced = graph.trace_channels(net, (example.to(next(net.parameters()).device),))
     cost_kind = COSTS[opts.cost]
     # The unpruned network, on the device and never trained: distillation's teacher and the
@@ -136,16 +152,15 @@ def start_session(net: nn.Module, data: ImageData, loss: LossFn, train_opts: Tra
         Distillation(unpruned, opts.distillation_weight, opts.distillation_temperature)
     if resume_from is None:
         best, best_trace, pending = prepare_model(copy.deepcopy(net), device), traced, None
-        info = PruningInfo(original_learnables=count_learnables(net), original_macs=count_macs(traced.gm).total)
+        info = PruningInfo(original_learnables=count_learnables(net), original_macs=count_macs(traced.gm).total,
+                           objective_metric=train_opts.objective_metric_name,
+                           higher_is_better=direction(train_opts.metrics, train_opts.objective_metric_name))
     else:
         best, best_trace, pending = prepare_model(resume_from.network, device), None, resume_from.fine_tune
         info = resume_from.info
-    return Session(net, _on_device(data, device), loss, train_opts.replace(validation_data=val), opts, device,
+    return Session(net, data, loss, train_opts, opts, device,
                    example, cost, distillation, on_iteration, on_fine_tune_epoch, best, best_trace, info, pending)
 
 def count_learnables(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
-
-def _on_device(data: ImageData, device: torch.device) -> ImageData:
-    return ImageData(data.images.to(device), data.labels.to(device), data.classes)

@@ -8,6 +8,7 @@ checkpoint of iteration k-1 makes the same choices as one that never stopped.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -19,7 +20,6 @@ from .. import graph
 from ..analysis import count_macs
 from ..importance import IMPORTANCE, normalize_per_layer
 from ..train import TrainingState, TrainingStopReason, evaluate, train_network
-from ..train.batches import iterate_batches
 from .candidates import candidates_from_graph, describe_unprunable, score_points
 from .history import PrunedTrainingRecord, PrunedValidationRecord, PruningRecord
 from .select import select_channels
@@ -37,13 +37,13 @@ class Step(NamedTuple):
 def baseline(s: Session) -> PruningRecord:
     """Record the unpruned network (iteration 0): its validation figure and what its cost measures."""
     with s.timed("validation"):
-        value = evaluate(s.best, s.val, device=s.device)[s.metric]
+        value = evaluate(s.best, s.val, metrics=s.train_opts.metrics, loss=s.loss, device=s.device)[s.metric]
     with s.timed(s.cost.phase):
         measured = s.cost.measure(s.best, None)
     record = PruningRecord(0, s.info.original_learnables, 0.0, value, s.meets(value), s.info.original_macs,
                            **measured)
     s.info.pruning_history.append(record)
-    s.log(f"unpruned network: validation {s.metric} {value:.2f} (threshold {s.opts.validation_threshold:g}), "
+    s.log(f"unpruned network: validation {s.metric} {value:.4g} ({s.bound}), "
           f"{s.info.original_learnables:,} learnables{s.cost.describe(record, record)}")
     return record
 
@@ -82,12 +82,13 @@ def resumed_step(s: Session, iteration: int) -> Step | None:
 
 
 def score_batches(s: Session, iteration: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """num_importance_score_iterations mini-batches of training data, drawn from (seed, iteration)."""
+    """num_importance_score_iterations mini-batches of training data, drawn from (seed, iteration)
+    (from a user's DataLoader: its first ones)."""
     generator = torch.Generator().manual_seed(s.train_opts.seed * 1_000_003 + iteration)
     order = torch.randperm(len(s.data), generator=generator)
     size = min(s.train_opts.mini_batch_size, len(s.data))
     order = order[: size * s.opts.num_importance_score_iterations]
-    return iterate_batches(s.data.images, s.data.labels, order, size, shard=True)
+    return itertools.islice(s.data.batches(order, size, shard=True), s.opts.num_importance_score_iterations)
 
 
 def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None) -> tuple[nn.Module, float, bool]:
@@ -106,10 +107,11 @@ def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None)
     for r in tinfo.training_history:
         s.info.training_history.append(PrunedTrainingRecord(iteration, r.iteration, r.loss, r.accuracy, r.learn_rate))
     for v in tinfo.validation_history:
-        s.info.validation_history.append(PrunedValidationRecord(iteration, v.iteration, v.loss, v.accuracy, v.is_best))
+        s.info.validation_history.append(PrunedValidationRecord(iteration, v.iteration, v.loss, v.accuracy, v.is_best,
+                                                                v.metrics[s.metric]))
     chosen = [v for v in tinfo.validation_history if v.iteration == tinfo.output_network_iteration]
     record = chosen[-1] if chosen else tinfo.validation_history[-1]
-    return net, getattr(record, s.metric), tinfo.stop_reason == TrainingStopReason.DIVERGED
+    return net, record.metrics[s.metric], tinfo.stop_reason == TrainingStopReason.DIVERGED
 
 
 def record(s: Session, iteration: int, tuned: nn.Module, value: float) -> tuple[PruningRecord, graph.ChannelGraph]:
@@ -125,7 +127,8 @@ def record(s: Session, iteration: int, tuned: nn.Module, value: float) -> tuple[
     s.info.pruning_history.append(rec)
     s.log(f"iteration {iteration}: {learnables:,} learnables ({100 * fewer:.1f}% fewer), "
           f"{macs / s.info.original_macs:.3f}x the MACs{s.cost.describe(rec, first)}, "
-          f"validation {s.metric} {value:.2f}{'' if rec.meets_threshold else ' - below the threshold'}")
+          f"validation {s.metric} {value:.4g}"
+          f"{'' if rec.meets_threshold else (' - below the floor' if s.higher_is_better else ' - above the ceiling')}")
     return rec, trace
 
 
@@ -156,5 +159,5 @@ def final_fine_tuning(s: Session) -> None:
         s.best = tuned
     s.info.final_fine_tuning = {"epochs": epochs, "validation_before": before, "validation_after": after,
                                 "kept": kept}
-    s.log(f"final fine-tuning: validation {s.metric} {before:.2f} -> {after:.2f}"
+    s.log(f"final fine-tuning: validation {s.metric} {before:.4g} -> {after:.4g}"
           f"{'' if kept else ' (not better: kept the network before it)'}")

@@ -24,7 +24,7 @@ class TrainingRecord:
     iteration: int  # 1-based, counted over the whole run
     epoch: float  # fractional epoch at the end of this iteration
     loss: float  # mini-batch training loss
-    accuracy: float  # mini-batch training accuracy, percent (on augmented images)
+    accuracy: float  # mini-batch training accuracy, percent (on augmented images); NaN unless classifying
     learn_rate: float
 
 
@@ -32,8 +32,9 @@ class TrainingRecord:
 class ValidationRecord:
     iteration: int
     epoch: float
-    loss: float  # mean cross-entropy on the validation data
-    accuracy: float  # percent
+    loss: float  # mean loss on the validation data
+    accuracy: float  # percent; NaN when "accuracy" is not among the metrics
+    metrics: dict[str, float] = field(default_factory=dict)  # every metric by name, the loss included
     is_best: bool = False  # best so far by the objective metric
 
 

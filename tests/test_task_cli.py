@@ -120,8 +120,9 @@ def test_train_then_analyze_a_task(tmp_path, capsys):
 ])
 def test_bad_task_invocations_are_one_line(tmp_path, capsys, args, match):
     bad = task(tmp_path, "def network():\n    return nn.Linear(2, 2)\nx = undefined_name\n", "bad.py")
-    argv = [a.format(missing=tmp_path / "missing.py", bad=bad) for a in args] + ["--out", str(tmp_path / "o")] \
-        if args[0] == "prune" else [a.format(bad=bad) for a in args]
+    argv = [a.format(missing=tmp_path / "missing.py", bad=bad) for a in args]
+    if argv[0] == "prune":
+        argv += ["--out", str(tmp_path / "o")]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and match in err

@@ -114,7 +114,7 @@ class Streamed:
         plan = _plan(order, batch_size, drop_last, shard)
         # Workers seed their random transforms from this; without workers the transforms draw
         # from the global RNG, which a TrainingState saves. Either way a resume repeats them.
-        seed = int(torch.randint(2**62, (1,), generator=generator)) if self.workers and generator else 0
+        seed = int(torch.randint(2**62, (1,), generator=generator)) if self.workers and generator is not None else 0
         loader = DataLoader(self.dataset, batch_sampler=plan, num_workers=self.workers,
                             pin_memory=self.device.type == "cuda",
                             generator=torch.Generator().manual_seed(seed))

@@ -23,7 +23,10 @@ def test_readme_workflow(tmp_path):
                            input_shape=(3, 8, 8))
     same = tp.load_network(path, trust_code=True).eval()
     x = torch.rand(4, 3, 8, 8)
-    assert torch.equal(same(x), pruned.eval()(x))
+    # The loaded network is in NCHW, the pruned one still in channels_last from training: other
+    # kernels, other summation orders (bit-equal on some CPUs, not on AVX2 ones). Same weights
+    # give outputs within float32 rounding of a few additions; wrong weights differ by far more.
+    torch.testing.assert_close(same(x), pruned.eval()(x), rtol=1e-5, atol=1e-6)
 
 
 def test_every_public_name_resolves():

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         pruned, info = compress_network_using_taylor_pruning(
             net, train, "crossentropy", opts.replace(max_epochs=args.fine_tune_epochs, output_network="best-validation"),
-            validation_threshold=base - args.drop, learnables_reduction_goal=args.goal,
+            validation_threshold=max(base - args.drop, 0.0), learnables_reduction_goal=args.goal,
             learnables_reduction_increment=args.increment, num_importance_score_iterations=args.score_batches)
         prune_s = time.perf_counter() - t0
     decoded = len(train_all) * 3 * SIZE * SIZE
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
         "folder_images": {"train": len(train_all), "val": len(val_all)}, "images_written": written,
         "build_folder_s": round(build_s, 1), "streamed_images": streamed, "stream_s": round(stream_s, 1),
         "train_images": len(train), "val_images": len(val), "epochs": args.epochs, "train_s": round(train_s, 1),
-        "baseline_val_accuracy": base, "threshold": base - args.drop,
+        "baseline_val_accuracy": base, "threshold": max(base - args.drop, 0.0),
         "pruned_val_accuracy": info.validation_metric, "learnables": [info.original_learnables, info.learnables],
         "stop_reason": info.stop_reason.value, "prune_s": round(prune_s, 1),
         "peak_rss_bytes": memory.peak_rss, "peak_pss_bytes": memory.peak_pss,
@@ -134,7 +134,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="mini-batch size (default 32)")
     p.add_argument("--epochs", type=int, default=2, help="training epochs before pruning (default 2)")
     p.add_argument("--fine-tune-epochs", type=int, default=1, help="per pruning iteration (default 1)")
-    p.add_argument("--drop", type=float, default=5.0, help="accuracy floor: baseline minus this many points (default 5)")
+    p.add_argument("--drop", type=float, default=5.0, help="accuracy floor: baseline minus this many points, at least 0 (default 5)")
     p.add_argument("--goal", type=float, default=0.3, help="learnables reduction goal (default 0.3)")
     p.add_argument("--increment", type=float, default=0.15, help="per iteration (default 0.15)")
     p.add_argument("--score-batches", type=int, default=4, help="mini-batches of Taylor scores (default 4)")

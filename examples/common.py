@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -22,6 +23,22 @@ def provenance() -> dict[str, Any]:
                             cwd=Path(__file__).parent).stdout.strip() or None
     return {"command": "python " + " ".join(sys.argv), "git_commit": commit, "torch": torch.__version__,
             "machine": describe_machine()}
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The arguments every example takes: seed, threads, verbosity, where the result goes."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a machine "
+                   "other jobs load, 1 avoids threads spinning on each other)")
+    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--out", help="JSON result file (with provenance)")
+
+
+def outcome(info: Any, prune_s: float) -> dict[str, Any]:
+    """What every example reports of its pruning run (a PruningInfo)."""
+    return {"learnables": [info.original_learnables, info.learnables],
+            "iterations": len(info.pruning_history) - 1, "stop_reason": info.stop_reason.value,
+            "stop_detail": info.stop_detail, "prune_s": round(prune_s, 1)}
 
 
 def write_result(path: str | Path | None, result: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from torch.utils.data import TensorDataset
 from taylorprune import compress_network_using_taylor_pruning
 from taylorprune.train import TrainingOptions, test_net, train_network
 
-from common import write_result
+from common import add_run_args, outcome, write_result
 
 SIZE = 24  # pixels after upsampling the 8x8 digits
 MAX_ANGLE = 45.0  # degrees either way
@@ -89,9 +89,7 @@ def run(args: argparse.Namespace) -> dict:
         "rmse_ceiling_deg": args.ceiling,
         "validation_rmse_deg": [info.pruning_history[0].validation_metric, info.validation_metric],
         "test_rmse_deg": [base, test_net(pruned, test, "rmse", loss="mse", execution_environment="cpu")],
-        "learnables": [info.original_learnables, info.learnables],
-        "iterations": len(info.pruning_history) - 1, "stop_reason": info.stop_reason.value,
-        "stop_detail": info.stop_detail, "prune_s": round(prune_s, 1),
+        **outcome(info, prune_s),
     }
 
 
@@ -103,11 +101,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--goal", type=float, default=0.9, help="learnables reduction goal (default 0.9)")
     p.add_argument("--increment", type=float, default=0.1, help="per iteration (default 0.1)")
     p.add_argument("--width", type=int, default=16, help="channels of the first stage (default 16)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a machine "
-                   "other jobs load, 1 avoids threads spinning on each other)")
-    p.add_argument("--verbose", action="store_true")
-    p.add_argument("--out", help="JSON result file (with provenance)")
+    add_run_args(p)
     return p.parse_args(argv)
 
 

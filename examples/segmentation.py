@@ -24,7 +24,7 @@ from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 from taylorprune import compress_network_using_taylor_pruning
 from taylorprune.train import TrainingOptions, test_net, train_network
 
-from common import write_result
+from common import add_run_args, outcome, write_result
 
 CLASSES = ("background", "circle", "square", "triangle")
 MAX_SHAPES = 3  # per image
@@ -131,9 +131,7 @@ def run(args: argparse.Namespace) -> dict:
         "epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs, "train_s": round(train_s, 1),
         "miou_floor": args.floor, "validation_miou": [info.pruning_history[0].validation_metric, info.validation_metric],
         "test_miou": [base, test_net(pruned, test, miou(), execution_environment="cpu")],
-        "learnables": [info.original_learnables, info.learnables],
-        "iterations": len(info.pruning_history) - 1, "stop_reason": info.stop_reason.value,
-        "stop_detail": info.stop_detail, "prune_s": round(prune_s, 1),
+        **outcome(info, prune_s),
     }
 
 
@@ -148,11 +146,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--goal", type=float, default=0.5, help="learnables reduction goal (default 0.5)")
     p.add_argument("--increment", type=float, default=0.1, help="per iteration (default 0.1)")
     p.add_argument("--workers", type=int, default=0, help="loader worker processes (default 0)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a machine "
-                   "other jobs load, 1 avoids threads spinning on each other)")
-    p.add_argument("--verbose", action="store_true")
-    p.add_argument("--out", help="JSON result file (with provenance)")
+    add_run_args(p)
     return p.parse_args(argv)
 
 

@@ -30,7 +30,7 @@ from taylorprune import compress_network_using_taylor_pruning
 from taylorprune.train import TrainingOptions, evaluate, train_network
 from taylorprune.train.sources import as_source
 
-from common import TreeMemory, write_result
+from common import TreeMemory, add_run_args, write_result
 
 SIZE = 224  # pixels, the ImageNet input size
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)  # CIFAR-10 channel statistics
@@ -138,11 +138,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--goal", type=float, default=0.3, help="learnables reduction goal (default 0.3)")
     p.add_argument("--increment", type=float, default=0.15, help="per iteration (default 0.15)")
     p.add_argument("--score-batches", type=int, default=4, help="mini-batches of Taylor scores (default 4)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a machine "
-                   "other jobs load, 1 avoids threads spinning on each other)")
-    p.add_argument("--verbose", action="store_true")
-    p.add_argument("--out", help="JSON result file (with provenance)")
+    add_run_args(p)
     return p.parse_args(argv)
 
 

@@ -167,7 +167,8 @@ class _Run:
         self._select_output()
         self.info.elapsed_s = time.perf_counter() - start
         self.info.training_seconds = self.train_seconds
-        self.info.images_per_second = images_per_second(self.iteration * self.batch, self.train_seconds) or 0.0
+        # The run's own total, however short: the progress display alone holds back noisy early rates.
+        self.info.images_per_second = self.iteration * self.batch / self.train_seconds if self.train_seconds > 0 else 0.0
         return self.info
 
     def _state(self, epochs_done: int, order: torch.Tensor) -> TrainingState:

@@ -6,7 +6,9 @@ Training, validation and Taylor scoring all read it through ImageFolder with tra
 loader workers; taylorprune never holds the set in memory. The script measures the peak
 memory of the whole process tree (loader workers included) while it first streams every
 image of the folder once and then trains and prunes on a subset, and compares it with the
-folder's decoded size, the memory the in-memory ImageData route would need.
+folder's decoded size, the memory the in-memory ImageData route would need. The two phases
+are measured apart: the pass over the whole folder (the data pipeline: what grows with the
+folder if anything does) and the training and pruning (the network's own memory besides).
 
     python examples/streaming_classification.py --tar ../shared/data/cifar10-jpeg.tar.gz \\
         --folder /tmp/cifar224 --images 50000 --train-images 2000 --val-images 500 \\
@@ -87,8 +89,9 @@ def run(args: argparse.Namespace) -> dict:
     written = build_folder(Path(args.tar), Path(args.folder), args.images // CLASSES, args.val_per_class)
     build_s = time.perf_counter() - start
     train_all, val_all = datasets(Path(args.folder))
-    with TreeMemory() as memory:
+    with TreeMemory() as streaming:
         streamed, stream_s = stream_all(train_all, args.workers, args.batch) if args.stream_all else (0, 0.0)
+    with TreeMemory() as memory:
         train, val = subset(train_all, args.train_images, args.seed), subset(val_all, args.val_images, args.seed)
         opts = TrainingOptions(solver="sgdm", initial_learn_rate=0.05, max_epochs=args.epochs,
                                mini_batch_size=args.batch, learn_rate_schedule="cosine", validation_data=val,
@@ -114,6 +117,7 @@ def run(args: argparse.Namespace) -> dict:
         "baseline_val_accuracy": base, "threshold": max(base - args.drop, 0.0),
         "pruned_val_accuracy": info.validation_metric, "learnables": [info.original_learnables, info.learnables],
         "stop_reason": info.stop_reason.value, "prune_s": round(prune_s, 1),
+        "stream_peak_rss_bytes": streaming.peak_rss, "stream_peak_pss_bytes": streaming.peak_pss,
         "peak_rss_bytes": memory.peak_rss, "peak_pss_bytes": memory.peak_pss,
         "decoded_train_folder_bytes_uint8": decoded, "decoded_train_folder_bytes_float32": 4 * decoded,
         "workers": args.workers,

@@ -82,3 +82,4 @@ def test_streaming_classification_reads_a_224px_folder(tmp_path):
     assert result["learnables"][1] < result["learnables"][0]
     assert result["decoded_train_folder_bytes_uint8"] == 40 * 3 * 224 * 224
     assert 0 < result["peak_pss_bytes"] <= result["peak_rss_bytes"]
+    assert 0 < result["stream_peak_pss_bytes"] <= result["stream_peak_rss_bytes"]

@@ -8,7 +8,7 @@ input while training. This measures what
 that costs on cifarnet (ResNet-20, projection shortcuts) with a seeded random 30% and 60% of
 every prunable group's channels removed by graph.prune, for the native ISA and for oneDNN
 capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2, set before torch starts), in
-one worker process per ISA and part:
+one worker process per ISA, part and network:
 
 - network: train_network (the fine-tuning recipe, fp32, batch 128, --steps mini-batches of random
   32x32 images per call) alternately with the workaround as shipped and without it (its context
@@ -17,7 +17,7 @@ one worker process per ISA and part:
   two are the same code: that row is the noise floor.
 - layers: each layer the workaround touches, alone, forward and backward (weight and input
   gradients) at batch 128 on the input it sees in the network, with and without, alternated
-  100 x --pairs times; its extra milliseconds (from the minima, the least load-bent figure, and
+  50 x --pairs times; its extra milliseconds (from the minima, the least load-bent figure, and
   from the medians) next to a training step (128 / images/s).
 
 Without the workaround the faulty kernel computes wrong weight gradients and may corrupt the
@@ -45,43 +45,45 @@ RESULTS = Path(__file__).parent / "results" / "onednn_workaround.json"
 ISAS = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
 FRACTIONS = (0.3, 0.6)  # share of every prunable group's channels removed
 BATCH = 128  # the fine-tuning mini-batch
-ROUNDS_PER_PAIR = 100  # single-layer timings are short: many more rounds than network pairs
+ROUNDS_PER_PAIR = 50  # single-layer timings are short: many more rounds than network pairs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=12, help="A/B pairs per network and ISA (default 12)")
     parser.add_argument("--steps", type=int, default=2, help="mini-batches per timed call (default 2)")
-    parser.add_argument("--worker", nargs=2, metavar=("ISA", "PART"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("ISA", "PART", "FRACTION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         part = _network if args.worker[1] == "network" else _layers
-        print(json.dumps(part(args.pairs, args.steps)))
+        print(json.dumps(part(float(args.worker[2]), args.pairs, args.steps)))
         return
     from taylorprune.benchmark.machine import describe_machine
 
-    rows = {}
-    for isa, env in ISAS.items():
-        rows[isa] = {}
-        for part in ("network", "layers"):
-            command = [sys.executable, __file__, "--worker", isa, part, "--pairs", str(args.pairs),
-                       "--steps", str(args.steps)]
-            proc = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
-            rows[isa][part] = json.loads(proc.stdout.splitlines()[-1]) if proc.returncode == 0 else {
-                "error": f"worker exited with {proc.returncode}", "stderr": proc.stderr[-2000:]}
-            print(isa, part, json.dumps(rows[isa][part]), flush=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {"command": "python benchmarks/onednn_workaround.py " + " ".join(sys.argv[1:]),
               "git_commit": commit, "pairs": args.pairs, "steps": args.steps, "batch": BATCH,
               "machine": {**describe_machine(), "cpu_flags": _cpu_flags()},
-              "note": "machine shared with other jobs: A/B interleaved in one process per ISA and part; "
-                      "read the paired ratios and their spread, not absolute images/s",
-              "isas": rows}
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+              "note": "machine shared with other jobs: A/B interleaved in one process per ISA, part and "
+                      "network; read the paired ratios and their spread, not absolute images/s",
+              "isas": {}}
+    for isa, env in ISAS.items():
+        for part in ("network", "layers"):
+            for fraction in FRACTIONS:
+                # One process each: the faulty kernel ("without") can corrupt its process's heap.
+                command = [sys.executable, __file__, "--worker", isa, part, str(fraction),
+                           "--pairs", str(args.pairs), "--steps", str(args.steps)]
+                proc = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+                row = json.loads(proc.stdout.splitlines()[-1]) if proc.returncode == 0 else {
+                    "error": f"worker exited with {proc.returncode}", "stderr": proc.stderr[-2000:]}
+                result["isas"].setdefault(isa, {}).setdefault(part, {})[f"{round(fraction * 100)}% removed"] = row
+                print(isa, part, fraction, json.dumps(row), flush=True)
+                result["machine"]["load_average_end"] = describe_machine()["load_average"]
+                RESULTS.write_text(json.dumps(result, indent=1) + "\n")  # kept current: a long run may be cut
 
 
-def _network(pairs: int, steps: int) -> dict:
-    """In this process (its ISA fixed by the environment): per network, images/s with and without."""
+def _network(fraction: float, pairs: int, steps: int) -> dict:
+    """In this process (its ISA fixed by the environment): images/s with and without the workaround."""
     import taylorprune.train.loop as loop
     from taylorprune.data import ImageData
     from taylorprune.prune import default_fine_tuning_options
@@ -95,63 +97,59 @@ def _network(pairs: int, steps: int) -> dict:
                      torch.randint(0, 10, (n,), generator=g), tuple(str(i) for i in range(10)))
     opts = default_fine_tuning_options(max_epochs=1, verbose=False, execution_environment="cpu",
                                        output_network="last-iteration", precision="fp32")
-    out = {**_isa(onednn), "networks": {}}
-    for fraction in FRACTIONS:
-        net = _pruned_cifarnet(fraction)
-        rates: dict[str, list[float]] = {"with": [], "without": []}
-        for k in range(pairs + 1):
-            order = ("with", "without") if k % 2 == 0 else ("without", "with")
-            for name in order:
-                loop.onednn_safe_convolutions = variants[name]
-                _, info = train_network(copy.deepcopy(net), data, "crossentropy", opts)
-                if k:  # the first pair is the untimed warm-up (primitive creation)
-                    rates[name].append(info.images_per_second)
-        loop.onednn_safe_convolutions = shipped
-        ratios = [a / b for a, b in zip(rates["with"], rates["without"], strict=True)]
-        out["networks"][f"{round(fraction * 100)}% removed"] = {
-            "learnables": sum(p.numel() for p in net.parameters()), "touched_layers": _touched_layers(net),
+    net = _pruned_cifarnet(fraction)
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    for k in range(pairs + 1):
+        for name in (("with", "without") if k % 2 == 0 else ("without", "with")):
+            loop.onednn_safe_convolutions = variants[name]
+            _, info = train_network(copy.deepcopy(net), data, "crossentropy", opts)
+            if k:  # the first pair is the untimed warm-up (primitive creation)
+                rates[name].append(info.images_per_second)
+    loop.onednn_safe_convolutions = shipped
+    ratios = [a / b for a, b in zip(rates["with"], rates["without"], strict=True)]
+    return {**_isa(onednn), "learnables": sum(p.numel() for p in net.parameters()),
+            "touched_layers": _touched_layers(net),
             **{f"{name}_images_per_s": _summary(r) for name, r in rates.items()},
             "with_over_without": _summary(ratios)}
-    return out
 
 
-def _layers(pairs: int, steps: int) -> dict:
+def _layers(fraction: float, pairs: int, steps: int) -> dict:
     """Forward and backward of each layer the workaround touches, alone, with and without it."""
     from taylorprune.train import onednn
 
-    out = {**_isa(onednn), "networks": {}}
-    for fraction in FRACTIONS:
-        net = _pruned_cifarnet(fraction).to(memory_format=torch.channels_last)
-        inputs = {}
-        hooks = [net.get_submodule(name).register_forward_hook(
-            lambda m, a, o, name=name, inputs=inputs: inputs.__setitem__(name, a[0].detach()))
-            for name in _touched_layers(net)]
+    net = _pruned_cifarnet(fraction).to(memory_format=torch.channels_last)
+    inputs = {}
+    hooks = [net.get_submodule(name).register_forward_hook(
+        lambda m, a, o, name=name: inputs.__setitem__(name, a[0].detach())) for name in _touched_layers(net)]
+    with torch.no_grad():
         net(torch.rand(BATCH, 3, 32, 32).contiguous(memory_format=torch.channels_last))
-        for h in hooks:
-            h.remove()
-        rows = {}
-        for name, x in inputs.items():
-            conv, x = copy.deepcopy(net.get_submodule(name)), x.requires_grad_()  # both gradients, as in training
-            ms: dict[str, list[float]] = {"with": [], "without": []}
-            for k in range(ROUNDS_PER_PAIR * pairs + 1):
-                for variant in (("with", "without") if k % 2 == 0 else ("without", "with")):
-                    guard = onednn.onednn_safe_convolutions(conv, torch.device("cpu")) if variant == "with" \
-                        else contextlib.nullcontext([])
-                    with guard:
-                        start = time.perf_counter()
-                        conv(x).sum().backward()
-                        if k:
-                            ms[variant].append((time.perf_counter() - start) * 1e3)
-            rows[name] = {"input": list(x.shape), **{f"{v}_ms": _summary(t, keep=False) for v, t in ms.items()},
-                          "extra_ms_of_minima": round(min(ms["with"]) - min(ms["without"]), 3),
-                          "extra_ms_of_medians": round(statistics.median(ms["with"]) - statistics.median(ms["without"]), 3)}
-        out["networks"][f"{round(fraction * 100)}% removed"] = rows
-    return out
+    for h in hooks:
+        h.remove()
+    rows = {}
+    for name, x in inputs.items():
+        conv, x = copy.deepcopy(net.get_submodule(name)), x.requires_grad_()  # both gradients, as in training
+        ms: dict[str, list[float]] = {"with": [], "without": []}
+        for k in range(ROUNDS_PER_PAIR * pairs + 1):
+            for variant in (("with", "without") if k % 2 == 0 else ("without", "with")):
+                guard = onednn.onednn_safe_convolutions(conv, torch.device("cpu")) if variant == "with" \
+                    else contextlib.nullcontext([])
+                with guard:
+                    start = time.perf_counter()
+                    conv(x).sum().backward()
+                    if k:
+                        ms[variant].append((time.perf_counter() - start) * 1e3)
+        rows[name] = {"input": list(x.shape), **{f"{v}_ms": _summary(t, keep=False) for v, t in ms.items()},
+                      "extra_ms_of_minima": round(min(ms["with"]) - min(ms["without"]), 3),
+                      "extra_ms_of_medians": round(statistics.median(ms["with"]) - statistics.median(ms["without"]), 3)}
+    return {**_isa(onednn), "layers": rows}
 
 
 def _isa(onednn) -> dict:
+    import resource
+
     return {"capability": torch.backends.cpu.get_cpu_capability(), "channel_block": onednn.channel_block(),
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(),
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def _touched_layers(net: torch.nn.Module) -> list[str]:

@@ -174,6 +174,17 @@ def test_a_bad_flag_value_names_the_type(capsys):
     assert "'many' is not int or none" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("text, seconds", [("15m", 900.0), ("900s", 900.0), ("1h30m", 5400.0), ("none", None)])
+def test_the_time_budget_takes_durations(text, seconds):
+    assert _subparser("prune").parse_args(["--time-budget", text]).time_budget_s == seconds
+
+
+def test_a_bad_time_budget_says_how_to_write_one(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune", "--time-budget", "15 minutes"])
+    assert "write e.g. 15m, 900s or 1h30m" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["prune", "train"])
 def test_the_default_validation_split_fits_a_small_data_set_and_is_said(command, folder, tmp_path, capsys):
     """240 training images: the old default of 5,000 validation images could not be carved."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from .common import (
     architecture,
@@ -12,6 +13,7 @@ from .common import (
     load_model,
     model_args,
     out_dir,
+    process_age_s,
     run_folder_args,
     validation_frequency,
 )
@@ -44,18 +46,20 @@ def run(args: argparse.Namespace) -> int:
     from ..report import summary_lines
     from ..runs import RunSpec, prune_into_folder
 
+    started = time.perf_counter() - process_age_s()  # a time budget counts the interpreter's start-up too
     options = training_options(args)  # bad options fail before any data is read
     pruning = options_from_args(PruningOptions, args)
     check_pruning_request(pruning, options, "crossentropy")
     out = out_dir(args.out, args.force, args.resume)
     train, test = load_data(args)
-    train, val = carve_validation(train, pruning.validation_split, args.seed)
+    seed = args.seed if pruning.validation_seed is None else pruning.validation_seed
+    train, val = carve_validation(train, pruning.validation_split, seed)
     net = load_model(args, len(train.classes))
     options = options.replace(validation_data=val, validation_frequency=validation_frequency(args, train))
     base, kwargs, plans = architecture(args.model, len(train.classes))
     spec = RunSpec(base, kwargs, tuple(train.images.shape[1:]), train.classes, tuple(plans))
     _, info = prune_into_folder(net, spec, train, out, options, pruning, test=test, resume=args.resume,
-                                checkpoint_minutes=args.checkpoint_minutes)
+                                checkpoint_minutes=args.checkpoint_minutes, budget_start=started)
     print("\n".join(summary_lines(info)))
     model = out / "model.safetensors"
     print(f"saved {model}, report {out / 'report.md'}" if model.exists() else f"report {out / 'report.md'}")

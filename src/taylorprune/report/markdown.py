@@ -27,19 +27,48 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
     lines = ["# Pruning report", "", *summary_lines(info), "",
              "| | before | after |", "| --- | --- | --- |",
              *[f"| {a} | {b} | {c} |" for a, b, c in rows], ""]
-    if test_accuracy is not None:
-        lines += [f"Test accuracy of the returned network: {test_accuracy:.2f}% "
-                  "(test data was not used for any decision).", ""]
+    lines += [*_evidence_lines(info, test_accuracy, threshold), ""]
     final = info.final_fine_tuning
     if final:
-        lines += [f"Final fine-tuning: {final['epochs']} epochs, validation {final['validation_before']:.2f} -> "
+        size = f"{final['images']:,} images" if final.get("images") else f"{final['epochs']:g} epochs"
+        lines += [f"Final fine-tuning: {size}, validation {final['validation_before']:.2f} -> "
                   f"{final['validation_after']:.2f}" + ("" if final["kept"] else " (not better: not kept)") + ".", ""]
     lines += [f"Validation threshold: {threshold:g}. Pruning iterations run: {len(info.pruning_history) - 1}; "
-              f"accepted: {len(info.plans)}. Wall time: {info.elapsed_s:.0f} s.", "",
+              f"accepted: {len(info.plans)}. {_time_line(info)}", "",
               *_iteration_table(info)]
     if info.plot_path:
         lines += ["", f"![progress]({info.plot_path.name})"]
     return "\n".join(lines) + "\n"
+
+
+def _evidence_lines(info: PruningInfo, test_accuracy: float | None, threshold: float) -> list[str]:
+    """How steps were decided, the returned network's validation figure with its interval, and its test figure."""
+    value, bounds, accept = info.validation_metric, info.validation_bounds, info.acceptance
+    lines = []
+    if accept and accept.get("confidence"):
+        level = f"{100 * accept['confidence']:g}%"
+        lines.append(f"Decisions: a step was kept when the one-sided {level} lower bound (Wilson) of its accuracy "
+                     f"on {accept['images']:,} acceptance images met {threshold:g}; those images were used for "
+                     f"nothing else ({accept['selection_images']:,} other validation images picked each "
+                     "fine-tuning's best epoch).")
+        if value is not None and bounds is not None:
+            lines.append(f"Returned network: validation accuracy {value:.2f}% on the acceptance images, "
+                         f"{level} bounds {bounds[0]:.2f}-{bounds[1]:.2f}%.")
+    elif value is not None:
+        lines.append(f"Decisions: the plain validation figure against {threshold:g} (MATLAB's rule). "
+                     f"Returned network: validation {value:.2f}.")
+    if test_accuracy is not None:
+        lines.append(f"Test accuracy of the returned network: {test_accuracy:.2f}%. The test set was never used "
+                     "for a decision.")
+    return [" ".join(lines)] if lines else []
+
+
+def _time_line(info: PruningInfo) -> str:
+    """Wall time, against the budget when there was one, and where it went."""
+    budget = f" of a {info.time_budget_s:.0f} s budget" if info.time_budget_s else ""
+    split = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in
+                      sorted(info.time_split.items(), key=lambda kv: -kv[1]) if seconds >= 0.5)
+    return f"Wall time: {info.elapsed_s:.0f} s{budget} ({split})." if split else f"Wall time: {info.elapsed_s:.0f} s{budget}."
 
 
 def _iteration_table(info: PruningInfo) -> list[str]:
@@ -51,8 +80,12 @@ def _iteration_table(info: PruningInfo) -> list[str]:
         columns.append(("MACs", lambda r: f"{r.macs / first.macs:.3f}×"))
     if first.latency_ms:
         columns.append(("latency", lambda r: f"{r.latency_ms:.2f} ms ({r.latency_ms / first.latency_ms:.3f}×)"))
-    columns += [("validation", lambda r: f"{r.validation_metric:.2f}"),
-                ("meets threshold", lambda r: "yes" if r.meets_threshold else "no")]
+    columns.append(("validation", lambda r: f"{r.validation_metric:.2f}"))
+    if any(r.validation_low is not None for r in info.pruning_history):
+        columns.append(("lower bound", lambda r: "" if r.validation_low is None else f"{r.validation_low:.2f}"))
+    if any(r.fine_tuning_images for r in info.pruning_history):
+        columns.append(("fine-tuning images", lambda r: f"{r.fine_tuning_images:,}"))
+    columns.append(("meets threshold", lambda r: "yes" if r.meets_threshold else "no"))
     return ["| " + " | ".join(name for name, _ in columns) + " |", "|" + " --- |" * len(columns),
             *["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in info.pruning_history]]
 

@@ -66,6 +66,7 @@ def train_network(
     on_epoch: EpochCallback | None = None,
     resume: TrainingState | None = None,
     distillation: Distillation | None = None,
+    deadline: float | None = None,
 ) -> tuple[nn.Module, TrainingInfo]:
     """Train ``net`` in place on ``train`` (ImageData or (X, y)); return it and its history.
 
@@ -73,6 +74,8 @@ def train_network(
     validation with the best objective metric, not the last iteration. ``on_epoch`` gets a
     TrainingState after every epoch (to checkpoint); ``resume`` continues from one.
     ``distillation`` mixes a teacher's soft targets into the loss on every mini-batch.
+    ``deadline`` (a ``time.perf_counter()`` value) ends training at the first host sync after
+    it (at most 25 iterations late), so a time-budgeted caller is not overrun when load rises.
     """
     opts = options or TrainingOptions()
     data = to_image_data(train)
@@ -85,6 +88,7 @@ def train_network(
     net = prepare_model(net, device)
     check_network_input(net, data)
     run = _Run(net, data, val, resolve_loss(loss, opts.label_smoothing), opts, device, bf16, distillation)
+    run.deadline = deadline
     return run.net, run.fit(on_epoch, resume)
 
 
@@ -113,6 +117,7 @@ class _Run:
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         self.iteration = 0
         self.train_seconds = 0.0
+        self.deadline: float | None = None  # perf_counter() value at which training stops
 
     def fit(self, on_epoch: EpochCallback | None, resume: TrainingState | None) -> TrainingInfo:
         start = time.perf_counter()
@@ -132,6 +137,9 @@ class _Run:
                     order = torch.arange(len(self.data))
                 if not self._epoch(epoch, order, bar):
                     self.info.stop_reason = TrainingStopReason.DIVERGED
+                    break
+                if self._past_deadline():
+                    self.info.stop_reason = TrainingStopReason.TIME_LIMIT
                     break
                 if on_epoch is not None:
                     on_epoch(self._state(epoch + 1, order))
@@ -200,12 +208,17 @@ class _Run:
                 if not ok:
                     return False
                 pending = []
+                if self._past_deadline():
+                    return True
             if validate:
                 self._validate()
                 tick = time.perf_counter()
         ok = self._flush(pending, bar)
         self.train_seconds += time.perf_counter() - tick
         return ok
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def _set_learn_rate(self, lr: float) -> None:
         if self.lr is not None:

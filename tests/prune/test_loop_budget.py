@@ -1,0 +1,57 @@
+"""The loop's time budget and its confidence-bound decisions on an acceptance split."""
+
+import pytest
+
+from taylorprune.prune import StopReason, budget, count_learnables
+from taylorprune.prune.acceptance import wilson_bounds
+from tests.prune.helpers import VAL, run_pruning
+
+
+def test_steps_are_decided_by_the_lower_bound_on_the_acceptance_split(trained):
+    _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,
+                          learnables_reduction_goal=0.6, confidence=0.95)
+    accept = info.acceptance
+    assert accept == {"images": round(0.8 * len(VAL)), "confidence": 0.95, "selection_images": len(VAL) - accept["images"]}
+    for r in info.pruning_history:
+        correct = round(r.validation_metric / 100 * accept["images"])
+        low, high = wilson_bounds(correct, accept["images"], 0.95)
+        assert (r.validation_low, r.validation_high) == pytest.approx((100 * low, 100 * high))
+        assert r.meets_threshold == (r.validation_low >= 50.0)
+    assert info.validation_bounds == pytest.approx((info.pruning_history[len(info.plans)].validation_low,
+                                                    info.pruning_history[len(info.plans)].validation_high)) \
+        or info.final_fine_tuning
+
+
+def test_confidence_zero_decides_on_the_plain_validation_figure(trained):
+    _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,
+                          learnables_reduction_goal=0.4, confidence=0.0)
+    assert info.acceptance is None and info.validation_bounds is None
+    assert all(r.validation_low is None and r.meets_threshold == (r.validation_metric >= 50.0)
+               for r in info.pruning_history)
+    best = {r.pruning_iteration: r.accuracy for r in info.validation_history if r.is_best}
+    assert all(r.validation_metric == best[r.iteration] for r in info.pruning_history[1:])
+
+
+def test_a_budget_too_small_for_any_step_returns_the_unpruned_network(trained):
+    pruned, info = run_pruning(trained, validation_threshold=0.0, time_budget_s=0.5)
+    assert info.stop_reason == StopReason.TIME and "left" in info.stop_detail
+    assert count_learnables(pruned) == count_learnables(trained) and info.final_fine_tuning is None
+
+
+@pytest.mark.slow  # spends its 40 s budget
+def test_a_budgeted_run_fine_tunes_steps_on_planned_images_and_ends_with_a_final_fine_tuning(trained, monkeypatch):
+    # How many steps fit, and whether time is left for the final fine-tuning, depends on the
+    # machine and its load (planned from measured times: test_budget.py checks the arithmetic);
+    # what each step and the final fine-tuning record does not. Three planned steps of 40 s
+    # leave each step seconds of training even where a loaded machine evaluates 96 images in 2 s.
+    monkeypatch.setattr(budget, "PLANNED_STEPS", 3)
+    _, info = run_pruning(trained, validation_threshold=0.0, time_budget_s=40.0, learnables_reduction_goal=0.5)
+    steps = info.pruning_history[1:]
+    assert steps and info.time_budget_s == 40.0 and info.stop_reason in (StopReason.TIME, StopReason.GOAL)
+    for r in steps:  # each step trained on at most the images planned for it (fewer only if a deadline hit)
+        seen = 32 * sum(t.pruning_iteration == r.iteration for t in info.training_history)
+        assert 0 < seen <= r.fine_tuning_images
+    final = info.final_fine_tuning
+    if final is not None:  # sized in images by the budget, judged on the acceptance split
+        assert final["images"] > 0 and final["validation_before"] == steps[-1].validation_metric
+        assert final["validation_low"] < final["validation_after"]

@@ -19,7 +19,9 @@ Rows, each on the bundled cifarnet, CIFAR-10 JPEGs, floor 85%, every test accura
 - MATLAB's published row (not re-run: R2026a example, 21.5% fewer learnables, 85.15% test).
 
 The machine is shared: the 1-minute load average is sampled every 15 s during each row and
-stored with it (an unloaded 2-core machine has a load near 2 while a run trains).
+stored with it (an unloaded 2-core machine has a load near 2 while a run trains), with the CPU
+seconds the row's process used and their share of what the machine's cores gave in its wall
+time (an unloaded machine gives a run close to 1).
 Writes benchmarks/results/compare_budget.json with the command, commit, versions and machine.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -68,19 +71,26 @@ def run_row(row: str, seed: int, args: argparse.Namespace) -> dict:
             loads.append(os.getloadavg()[0])
 
     sampler = threading.Thread(target=sample, daemon=True)
-    start = time.perf_counter()
+    start, used = time.perf_counter(), _children_cpu_s()
     sampler.start()
     process = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu_s() - used
     done.set()
     result_file = out / "result.json"
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
     row_result = {"row": row, "seed": seed, "command": " ".join(cmd[1:]), "wall_s": wall, "exit": process.returncode,
+                  "cpu_s": cpu, "cpu_share_of_machine": cpu / (wall * (os.cpu_count() or 1)),
                   "load_1min": {"samples": loads, "mean": sum(loads) / len(loads) if loads else None},
                   "stdout_tail": process.stdout[-2000:], "stderr_tail": process.stderr[-2000:], **result}
     keys = ("row", "seed", "learnables_reduction", "test_accuracy", "wall_s", "exit")
     print(json.dumps({k: row_result.get(k) for k in keys} | {"load": row_result["load_1min"]["mean"]}), flush=True)
     return row_result
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of the finished child processes: the row's share of a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

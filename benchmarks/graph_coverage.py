@@ -89,11 +89,11 @@ def measure(spec: str, size: int) -> dict:
         "prune_s": round(prune_s, 3),
         "random30_output_shape": out_shape,
         "random30_params_removed": cg.params_removed(plan),
-        "random30_max_rel_diff_vs_mask": _consistency(model, x, plan, cg),
+        "random30_max_rel_diff_vs_mask": masked_rel_diff(model, x, plan, cg),
     }
 
 
-def _consistency(model, x, plan, cg) -> float:
+def masked_rel_diff(model, x, plan, cg) -> float:
     """max |pruned(x) - masked(x)| / max |masked(x)| in float64, over the output-exact groups."""
     exact = {k: v for k, v in plan.items() if cg.group(k).exact}
     model64, x64 = model.double(), x.double()  # converts model in place; it is not reused

@@ -17,6 +17,8 @@ from provenance import hardware  # beside this script
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "graph-coverage.md"
+# docs/graph-coverage.md below this line belongs to timm_coverage.py: kept when rewriting.
+TIMM_MARK = "<!-- timm_coverage.py writes below this line -->"
 
 
 class Footnotes:
@@ -134,7 +136,9 @@ def write_doc() -> Path:
     coverage = json.loads((RESULTS / "graph_coverage.json").read_text())
     compare = json.loads((RESULTS / "torch_pruning_compare.json").read_text())
     DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(markdown(compare, coverage))
+    old = DOC.read_text() if DOC.exists() else ""
+    timm = old[old.index(TIMM_MARK):] if TIMM_MARK in old else ""  # timm_coverage.py's section
+    DOC.write_text(markdown(compare, coverage) + (f"\n{timm}" if timm else ""))
     return DOC
 
 

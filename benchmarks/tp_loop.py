@@ -67,10 +67,18 @@ from taylorprune.data import ImageData, load_data, split_validation
 from taylorprune.models import builder_kwargs
 from taylorprune.prune import StopReason, count_learnables, default_fine_tuning_options
 from taylorprune.prune.acceptance import evidence, split_for_decisions
-from taylorprune.train import Distillation, evaluate, resolve_device, test_net, train_network
+from taylorprune.train import (
+    Distillation,
+    TrainingStopReason,
+    evaluate,
+    resolve_device,
+    test_net,
+    train_network,
+)
 from taylorprune.train.augment import to_float
 from taylorprune.train.batches import iterate_batches
 from taylorprune.train.device import prepare_model
+from taylorprune.train.sources import InMemory
 
 SCORE_BATCHES = 20  # mini-batches whose gradients TaylorImportance reads (MATLAB's and ours)
 SEARCH_STEPS = 12  # bisection halvings of the ratio: 1/4096 of the prunable channels
@@ -130,7 +138,8 @@ def main() -> None:
     train, test = load_data(args.data)
     if args.like:  # our run's three-way split; selection picks epochs, acceptance is reported
         train, held = split_validation(train, args.validation, seed=args.split_seed)
-        val, acceptance = split_for_decisions(held, 0.8, seed=args.seed)
+        selection, accepting = split_for_decisions(InMemory(held, torch.device("cpu")), 0.8, seed=args.seed)
+        val, acceptance = selection.data, accepting.data  # InMemory in, InMemory out
     else:
         train, val = split_validation(train, args.validation, seed=args.seed)
         acceptance = None
@@ -328,8 +337,8 @@ def fine_tune(net: nn.Module, loop: Loop, step: int, progress: Progress, images:
     split = progress.time_split
     split["fine_tuning"] = split.get("fine_tuning", 0.0) + info.training_seconds
     split["validation"] = split.get("validation", 0.0) + info.elapsed_s - info.training_seconds
-    progress.epochs += len(info.training_history) / max(len(loop.train) // loop.batch_size, 1)
-    if info.stop_reason.startswith("Training diverged"):
+    progress.epochs += len(info.training_history) / max(len(loop.train) // loop.batch_size, 1)  # full epochs
+    if info.stop_reason == TrainingStopReason.DIVERGED:
         return None
     return [r.accuracy for r in info.validation_history if r.is_best][-1]
 

@@ -15,12 +15,14 @@ import taylorprune
 ROOT = Path(taylorprune.__file__).parent
 LAYERS = [  # lowest first; a name may import only from the rows above its own
     {"errors"},
+    {"outputs"},
     {"distributed", "losses"},
     {"data", "models"},
     {"graph"},
     {"analysis", "artifacts", "export"},
     {"benchmark", "importance"},
     {"train"},
+    {"fingerprints", "tasks"},
     {"prune"},
     {"report"},
     {"runs"},

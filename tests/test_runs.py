@@ -26,6 +26,7 @@ def test_ctrl_c_during_the_baseline_ends_cleanly_with_what_there_is(folder, tmp_
     assert history["stop_reason"] == "Stopped by the user." and history["pruning_history"] == []
     result = json.loads((out / "result.json").read_text())
     assert result["test_accuracy"] is None and result["latency"] == [] and result["validation_metric"] == [None, None]
+    assert result["iterations"] == 0 and result["accepted"] == 0
     assert "Nothing was measured." in (out / "report.md").read_text()
     assert not (out / "model.safetensors").exists()
 

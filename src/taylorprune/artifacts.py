@@ -49,6 +49,7 @@ FORMAT_VERSION = 1
 # [3, 50000, 50000] must fail in one line rather than allocate tens of GB. 3x4096x4096 fits.
 MAX_INPUT_VALUES = 2**26
 TRUST_HINT = "pass --trust-code (trust_code=True in Python) only if you trust this file"
+TASK_SPEC = "task:"  # spec prefix of a network a task file built: "task:my_task.py"
 
 Plan = Mapping[int, Sequence[int]]
 
@@ -123,20 +124,27 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return _read_header(Path(path))[0]
 
 
-def load_network(path: str | Path, *, trust_code: bool = False) -> nn.Module:
+def load_network(path: str | Path, *, trust_code: bool = False,
+                 base: Callable[[], nn.Module] | None = None) -> nn.Module:
     """Rebuild the architecture a taylorprune file records and load its weights.
 
     The rebuilt network must accept the recorded input shape, and the weights must match the
     manifest's sha256 (when it has one: files written before it was recorded load unchecked).
     A manifest naming a ``package.module:factory`` (or keyword values other than plain JSON)
-    is refused unless ``trust_code``: rebuilding it imports and calls that code.
+    is refused unless ``trust_code``: rebuilding it imports and calls that code. ``base``
+    builds the unpruned architecture instead of the manifest's spec: a task file's
+    ``network()``, which the user gave again (tasks.py); nothing the file names is run.
     """
     path = Path(path)
     manifest, shapes = _read_header(path)
-    problem = None if trust_code else untrusted_code(manifest["spec"], manifest["kwargs"], source="the manifest")
+    if base is None and manifest["spec"].startswith(TASK_SPEC):
+        raise InputError(f"{path} holds a network built by task file {manifest['spec'][len(TASK_SPEC):]}; "
+                         "pass --task with that file (its network() rebuilds the architecture)")
+    problem = None if trust_code or base else untrusted_code(manifest["spec"], manifest["kwargs"],
+                                                             source="the manifest")
     if problem:
         raise InputError(f"{path}: {problem}; {TRUST_HINT}")
-    net = _rebuild(manifest, path)
+    net = _rebuild(manifest, path, base)
     _check_shapes(net, shapes, path)
     state = _read_tensors(path)
     if "sha256" in manifest and weights_sha256(state) != manifest["sha256"]:
@@ -213,10 +221,10 @@ def _shape_problem(shape: list[Any]) -> str | None:
     return None
 
 
-def _rebuild(manifest: dict[str, Any], path: Path) -> nn.Module:
+def _rebuild(manifest: dict[str, Any], path: Path, base: Callable[[], nn.Module] | None) -> nn.Module:
     """The base architecture with the manifest's plans applied: the network the weights fit."""
     with _rebuilding(manifest, path):
-        net = build_model(manifest["spec"], **manifest["kwargs"])
+        net = base() if base is not None else build_model(manifest["spec"], **manifest["kwargs"])
     _check_accepts(net, manifest["input_shape"], path)
     example = (torch.zeros(1, *manifest["input_shape"]),)
     with _rebuilding(manifest, path):

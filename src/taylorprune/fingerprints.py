@@ -13,12 +13,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch import nn
 
 from .artifacts import weights_sha256
 from .data import ImageData
 from .errors import InputError
+from .train.sources import InMemory, as_source
 
 FILE = "fingerprints.json"  # in the run folder, written when the run starts
 
@@ -36,9 +39,20 @@ class RunFingerprint:
 _WORDS = {"weights": "the starting weights", "train": "the training data", "validation": "the validation data"}
 
 
-def fingerprint_run(net: nn.Module, train: ImageData, validation: ImageData | None) -> RunFingerprint:
-    return RunFingerprint(weights_sha256(net.state_dict()), data_sha256(train),
-                          None if validation is None else data_sha256(validation))
+def fingerprint_run(net: nn.Module, train: Any, validation: Any) -> RunFingerprint:
+    """``train`` and ``validation``: ImageData, a Dataset, a DataLoader or a data source."""
+    return RunFingerprint(weights_sha256(net.state_dict()), _data_fingerprint(train),
+                          None if validation is None else _data_fingerprint(validation))
+
+
+def _data_fingerprint(data: Any) -> str:
+    """ImageData (held or wrapped in a source) by content; a Dataset or DataLoader by its source's
+    fingerprint hook (train.sources: its own fingerprint(), else its type and length)."""
+    source = as_source(data, torch.device("cpu"))
+    if isinstance(source, InMemory):
+        return data_sha256(source.data)
+    streamed: Any = source  # a Dataset or DataLoader source: both have fingerprint()
+    return streamed.fingerprint()
 
 
 def data_sha256(data: ImageData) -> str:

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from . import distributed, fingerprints, graph
 from .analysis import count_macs
 from .artifacts import atomic_write, load_network, read_manifest, save_network
 from .benchmark import BenchmarkOptions, compare_networks
-from .data import ImageData
 from .errors import InputError
+from .losses import LossFn
 from .prune import (
     FineTuneCheckpoint,
     PruningCheckpoint,
@@ -37,7 +38,9 @@ from .prune import (
 from .prune.history import HistoryFiles
 from .report import plot_pruning, summary_lines
 from .report.markdown import pruning_report
+from .tasks import Task
 from .train import TrainingOptions, TrainingState, resolve_device, test_net
+from .train.metrics import metric_name, with_loss
 
 CHECKPOINT = "checkpoint.safetensors"
 _LATENCY = BenchmarkOptions(batch_sizes=(1, 128), runtimes=("pytorch",), warmup=3, repeats=10)  # the report's
@@ -60,27 +63,35 @@ class RunSpec:
 def prune_into_folder(
     net: nn.Module,
     spec: RunSpec,
-    train: ImageData,
+    train: Any,
     out: Path,
     options: TrainingOptions,
     pruning: PruningOptions,
     *,
-    test: ImageData | None = None,
+    loss: str | LossFn = "crossentropy",
+    task: Task | None = None,
+    test: Any = None,
     resume: bool = False,
     checkpoint_minutes: float = 5.0,
     budget_start: float | None = None,
 ) -> tuple[nn.Module, PruningInfo]:
     """compress_network_using_taylor_pruning, writing ``out`` after every iteration and at the end.
 
-    Within a fine-tuning, the training state is saved after an epoch once
+    ``train`` and ``test`` are ImageData, Datasets or DataLoaders. With a ``task`` (a loaded
+    task file) the run folder records its path and sha256, and a resumed run rebuilds the
+    checkpoint's architecture with the task's network(): nothing the folder names is
+    imported. Within a fine-tuning, the training state is saved after an epoch once
     ``checkpoint_minutes`` have passed since the last save (0: after every epoch). A run
     stopped by the user ends with what it has: no test and no latency benchmark. A time budget
     (``pruning.time_budget_s``) counts from ``budget_start`` (a ``time.perf_counter()`` value,
     e.g. when the command started; default: now) and keeps time for the test and latency table.
     """
-    settings = json.loads(json.dumps({"model": spec.model, **options.to_dict(), **pruning.to_dict()}, default=str))
+    described = task.describe() if task is not None else {}
+    settings = json.loads(json.dumps({"model": spec.model, **described, **options.to_dict(), **pruning.to_dict()},
+                                     default=str))
     start = fingerprints.fingerprint_run(net, train, options.validation_data)
-    resume_from = _resume(out, settings, spec, start) if resume else None
+    build = task.build_network if task is not None else None
+    resume_from = _resume(out, settings, spec, start, build) if resume else None
     main = distributed.is_main()  # under torchrun only rank 0 writes; every rank computes
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -108,13 +119,12 @@ def prune_into_folder(
             last_save[0] = time.monotonic()
 
     pruned, info = compress_network_using_taylor_pruning(
-        net, train, "crossentropy", options, pruning, on_iteration=save, on_fine_tune_epoch=save_fine_tune,
+        net, train, loss, options, pruning, on_iteration=save, on_fine_tune_epoch=save_fine_tune,
         resume_from=resume_from, budget_start=budget_start,
         report_images=(len(test) if test is not None else 0) + _LATENCY_IMAGES)
-    # An unpruned network that fails the floor is not a result; a stopped run measures nothing more.
+    # An unpruned network that fails the threshold is not a result; a stopped run measures nothing more.
     measure = info.stop_reason not in (StopReason.UNMET, StopReason.USER)
-    test_accuracy = test_net(pruned, test, execution_environment=options.execution_environment) \
-        if measure and test is not None else None
+    test_value = _test(pruned, test, options, loss) if measure and test is not None else None
     if main:
         if info.stop_reason != StopReason.UNMET and info.pruning_history:
             _write(out, pruned, info, spec, threshold, options.objective_metric_name, history)
@@ -122,19 +132,28 @@ def prune_into_folder(
             history.write(info)
         macs = _macs(info, net, pruned, spec.input_shape)
         latency = _latency(net, pruned, spec.input_shape, options.execution_environment) if measure else []
-        (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_accuracy, threshold, macs,
+        (out / "report.md").write_text(pruning_report(info, count_learnables(net), test_value, threshold, macs,
                                                       latency))
         per_epoch = max(len(train) // min(options.mini_batch_size, len(train)), 1)
-        _write_result(out, info, test_accuracy, macs, len(info.training_history) / per_epoch, latency)
+        _write_result(out, info, test_value, macs, len(info.training_history) / per_epoch, latency)
     return pruned, info
+
+
+def _test(net: nn.Module, test: Any, options: TrainingOptions, loss: str | LossFn) -> float:
+    """The objective metric of the returned network on the test data."""
+    objective = next(m for m in with_loss(options.metrics) if metric_name(m) == options.objective_metric_name)
+    return test_net(net, test, objective, loss=loss, execution_environment=options.execution_environment,
+                    workers=options.num_workers)
 
 
 def _macs(info: PruningInfo, net: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
     """MACs per example before and after, as the loop counted them; traced again only where the
     history lacks them (runs resumed from checkpoints written before it recorded MACs)."""
-    accepted = [r.macs for r in info.pruning_history if r.meets_threshold]
     before = info.original_macs or _count_macs(net, input_shape)
-    return before, accepted[-1] if accepted and accepted[-1] else _count_macs(pruned, input_shape)
+    if not info.plans:  # nothing accepted: the returned network is the unpruned one
+        return before, before
+    after = [r.macs for r in info.pruning_history if r.meets_threshold][-1]
+    return before, after or _count_macs(pruned, input_shape)
 
 
 def _count_macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -161,7 +180,7 @@ def _latency(before: nn.Module, after: nn.Module, input_shape: tuple[int, ...],
     return rows
 
 
-def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, macs: tuple[int, int],
+def _write_result(out: Path, info: PruningInfo, test_value: float | None, macs: tuple[int, int],
                   fine_tuning_epochs: float, latency: list[dict[str, Any]]) -> None:
     """result.json: the run's outcome in one small machine-readable file (benchmarks read it)."""
     result = {
@@ -173,15 +192,20 @@ def _write_result(out: Path, info: PruningInfo, test_accuracy: float | None, mac
         "fine_tuning_images": sum(r.fine_tuning_images for r in info.pruning_history)
         + ((info.final_fine_tuning or {}).get("images") or 0),
         "final_fine_tuning": info.final_fine_tuning,
-        "test_accuracy": test_accuracy, "stop_reason": info.stop_reason.value if info.stop_reason else None,
-        "iterations": len(info.pruning_history) - 1, "accepted": len(info.plans),
+        "objective_metric": info.objective_metric, "higher_is_better": info.higher_is_better,
+        "test_metric": test_value,
+        "test_accuracy": test_value if info.objective_metric == "accuracy" else None,
+        "stop_reason": info.stop_reason.value if info.stop_reason else None,
+        "iterations": max(len(info.pruning_history) - 1, 0), "accepted": len(info.plans),
         "fine_tuning_epochs": fine_tuning_epochs, "elapsed_s": info.elapsed_s, "time_split_s": info.time_split,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
-def _resume(out: Path, settings: dict[str, Any], spec: RunSpec,
-            start: fingerprints.RunFingerprint) -> PruningCheckpoint | None:
+def _resume(out: Path, settings: dict[str, Any], spec: RunSpec, start: fingerprints.RunFingerprint,
+            build: Callable[[], nn.Module] | None = None) -> PruningCheckpoint | None:
+    """The checkpoint to continue from, after checking this is the same run; ``build`` makes the
+    unpruned architecture for a task run (its network(), the user's --task given again)."""
     path = out / CHECKPOINT
     if not path.is_file():
         if out.exists() and any(out.iterdir()):
@@ -192,6 +216,13 @@ def _resume(out: Path, settings: dict[str, Any], spec: RunSpec,
     run = manifest["run"]
     changed = sorted(k for k in set(settings) | set(run["settings"])
                      if settings.get(k) != run["settings"].get(k))
+    if "task_file" in run["settings"] and "task_file" not in settings:
+        raise InputError(f"the run in {out} was made with task file {run['settings']['task_file']}; pass "
+                         "--task with it again (a run folder never makes taylorprune import code)")
+    if "task_sha256" in changed:
+        raise InputError(f"the task file differs from the one the run in {out} started with (sha256 "
+                         f"{run['settings'].get('task_sha256', '')[:12]}...); resume with the same file, "
+                         "or start again with --force")
     if changed:
         raise InputError(f"--resume needs the options of the original run, but {', '.join(changed)} "
                          f"differ (see {out / 'options.json'}); pass the same flags or start again with --force")
@@ -203,7 +234,7 @@ def _resume(out: Path, settings: dict[str, Any], spec: RunSpec,
         raise InputError(f"{path} rebuilds {base[0]!r} {base[1]}, not this run's {spec.model!r} {spec.kwargs}; "
                          "resume with the --model of the first run, or start again with --force")
     info = PruningInfo.from_dict(run["info"])
-    return PruningCheckpoint(load_network(path, trust_code=True), info,
+    return PruningCheckpoint(load_network(path, trust_code=True, base=build), info,
                              _fine_tune_checkpoint(out, len(info.pruning_history)))
 
 

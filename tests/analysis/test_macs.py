@@ -1,5 +1,6 @@
 """MACs from the traced graph: hand counts, functional ops, batch size, uncounted modules."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,3 +86,61 @@ def test_untraceable_module_is_listed_not_guessed():
     macs = _macs(make("opaque").float(), torch.zeros(1, 3, 8, 8))
     assert macs.uncounted == ("inner (DataDependent)",)
     assert "inner" not in macs.by_module and macs.of("tail.0") == 6 * 4 * 9 * 64
+
+
+class StandardisedConv(nn.Conv2d):
+    """A conv subclass with its own (traceable) forward: weight standardisation, then conv."""
+
+    def forward(self, x):
+        w = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                         training=True, momentum=0.0, eps=1e-5).reshape_as(self.weight)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+class SkippingConv(nn.Conv2d):
+    """A conv subclass whose forward fx cannot trace (it may skip the conv)."""
+
+    def forward(self, x):
+        return super().forward(x) if x.sum() > 0 else x[:, : self.out_channels]
+
+
+class KeptForwardConv(nn.Conv2d):
+    """A subclass that keeps Conv2d's forward: it is a Conv2d."""
+
+    tag = "mine"
+
+
+def _stack(conv: nn.Module) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 1), conv, nn.ReLU(), nn.Conv2d(4, 2, 1))
+
+
+def test_conv_subclass_with_own_forward_counts_what_runs():
+    """Traced through: the functional conv and the standardisation are what runs."""
+    macs = _macs(_stack(StandardisedConv(4, 4, 3, padding=1)), torch.zeros(1, 3, 8, 8))
+    assert macs.of("1") == 4 * 64 * 4 * 9 + 4 * 4 * 9  # conv + one op per weight element
+    cg = graph.trace_channels(_stack(StandardisedConv(4, 4, 3, padding=1)), torch.zeros(1, 3, 8, 8))
+    assert any(m.tensor == "1.weight" and m.dim == 0 for g in cg.prunable for m in g.members)
+
+
+def test_untraceable_conv_subclass_is_uncounted_and_frozen():
+    """Kept whole by the channel engine, so not taken for a Conv2d by the MAC counter."""
+    model, x = _stack(SkippingConv(4, 4, 3, padding=1)), torch.zeros(1, 3, 8, 8)
+    macs = _macs(model, x)
+    assert macs.uncounted == ("1 (SkippingConv)",) and "1" not in macs.by_module
+    cg = graph.trace_channels(model, x)
+    assert not any(m.tensor.startswith("1.") for g in cg.prunable for m in g.members)
+    assert any("untraceable" in (g.reason or "") for g in cg.groups)
+
+
+def test_conv_subclass_keeping_the_forward_is_a_conv_for_both():
+    model, x = _stack(KeptForwardConv(4, 4, 3, padding=1)), torch.zeros(1, 3, 8, 8)
+    assert _macs(model, x).of("1") == 4 * 64 * 4 * 9
+    cg = graph.trace_channels(model, x)
+    assert any(m.tensor == "1.weight" and m.role == "out" for g in cg.prunable for m in g.members)
+
+
+def test_same_padding_conv_of_timm_counts_as_a_conv():
+    timm_layers = pytest.importorskip("timm.layers")
+    conv = timm_layers.Conv2dSame(4, 4, 3, stride=2)
+    macs = _macs(_stack(conv), torch.zeros(1, 3, 8, 8))
+    assert macs.of("1") == 4 * 16 * 4 * 9 and macs.uncounted == ()

@@ -5,7 +5,8 @@ import torch.nn.functional as F
 from torch import fx
 
 from taylorprune import graph
-from taylorprune.graph.regraph import read_at, replace_at
+from taylorprune.graph.context import read_at
+from taylorprune.graph.regraph import replace_at
 from taylorprune.models import load_model
 
 from .nets import make

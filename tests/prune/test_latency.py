@@ -49,8 +49,10 @@ def test_probes_find_what_each_channel_saves(monkeypatch):
 
 def test_measured_time_grows_with_the_batch():
     net = load_model("cifarnet").eval()
-    small, = LatencyMeter(X, batch=1, repeats=3).times_ns([net])
-    large, = LatencyMeter(X, batch=64, repeats=3).times_ns([net])
+    # 128x the work and the fastest of 7 calls each: a load spike on a shared machine would have
+    # to slow every one of the seven small calls past the fastest large one to break this.
+    small, = LatencyMeter(X, batch=1, repeats=7).times_ns([net])
+    large, = LatencyMeter(X, batch=128, repeats=7).times_ns([net])
     assert 0 < small < large and math.isfinite(large)
 
 

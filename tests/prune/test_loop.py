@@ -198,8 +198,9 @@ def test_a_callable_loss_drives_fine_tuning_and_scoring(trained, monkeypatch):
     _, info = run_pruning(trained, loss=loss, validation_threshold=0.0, learnables_reduction_increment=0.1,
                           learnables_reduction_goal=0.1)
     assert info.stop_reason == StopReason.GOAL
-    # 2 scoring batches + 6 fine-tuning steps (192 images in batches of 32) per iteration
-    assert calls["scorer"] == len(info.plans) and calls["loss"] == len(info.plans) * (2 + 6)
+    # The input check and the unpruned network's validation, then per iteration: fine-tuning's
+    # input check, 6 steps (192 images in batches of 32), its validation, 2 scoring batches.
+    assert calls["scorer"] == len(info.plans) and calls["loss"] == 2 + len(info.plans) * (1 + 6 + 1 + 2)
 
 
 def test_divergence_is_read_from_the_typed_reason(trained, monkeypatch):
@@ -233,4 +234,4 @@ def test_without_validation_data_the_default_split_fits_the_data(trained, images
         learnables_reduction_goal=0.05, num_importance_score_iterations=1)
     assert info.stop_reason == StopReason.GOAL
     expected = default_validation_size(images)
-    assert f"validation: {expected:,} of the {images:,} training images (default: 10%" in capsys.readouterr().out
+    assert f"validation: {expected:,} of the {images:,} training examples (default: 10%" in capsys.readouterr().out

@@ -7,6 +7,11 @@ one per output element (scale and shift, as folded at inference); elementwise ar
 movement count zero. A module that owns learnables but has no handler (an untraceable
 submodule kept whole, an unusual layer) is listed as uncounted instead of guessed.
 
+What is counted is what runs: a module is counted as a layer class only if it runs that
+class's forward (the channel engine's rule, ``graph.registry.resolve_module``). A conv
+subclass with its own forward is traced through, and its ops are counted one by one; if
+fx cannot trace it, it is uncounted, just as the channel engine keeps it whole.
+
 Supporting a new op is one handler plus one decorator line, as in ``graph.registry``.
 """
 
@@ -23,6 +28,8 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
+
+from ..graph.registry import resolve_module
 
 Shape = tuple[int, ...]
 # Handlers return a node's MACs for the whole traced batch; shapes are read from
@@ -66,7 +73,7 @@ def _node_macs(gm: fx.GraphModule, node: fx.Node) -> int | None:
     """The node's MACs; None for a module call no handler knows (other nodes cost 0)."""
     if node.op == "call_module":
         module = gm.get_submodule(str(node.target))
-        handler = next((MODULES[c] for c in type(module).__mro__ if c in MODULES), None)
+        handler = resolve_module(module, MODULES)
         return handler(node, module) if handler is not None else None
     if node.op == "call_function":
         try:
@@ -124,14 +131,14 @@ def _register(table: dict, *keys: Any) -> Callable[[Any], Any]:
 # ---------------------------------------------------------------- handlers
 
 
-@_register(MODULES, nn.modules.conv._ConvNd)
+@_register(MODULES, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def _conv_module(node: fx.Node, module: nn.Module) -> int:
     """Each output element: (in_channels / groups) x kernel multiply-adds."""
     weight = module.get_parameter("weight")  # (out, in / groups, *kernel)
     return _numel(node) * math.prod(weight.shape[1:])
 
 
-@_register(MODULES, nn.modules.conv._ConvTransposeNd)
+@_register(MODULES, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 def _conv_transpose_module(node: fx.Node, module: nn.Module) -> int:
     """Each input element is scattered to (out_channels / groups) x kernel outputs."""
     weight = module.get_parameter("weight")  # (in, out / groups, *kernel)
@@ -166,6 +173,7 @@ def _matmul(node: fx.Node) -> int:
 @_register(
     MODULES,
     nn.modules.batchnorm._BatchNorm,
+    nn.SyncBatchNorm,
     nn.modules.instancenorm._InstanceNorm,
     nn.GroupNorm,
     nn.LayerNorm,

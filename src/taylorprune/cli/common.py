@@ -15,10 +15,17 @@ from typing import Any
 from ..errors import InputError
 
 
-def model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    p.add_argument("--model", default=default, required=default is None,
+def model_args(p: argparse.ArgumentParser, default: str | None = None, *, task: bool = False) -> None:
+    """--model and its weights flags; with ``task``, --task too (a task file in place of --model
+    and --data), and --model's default is filled in by the command when no task is given."""
+    from .task import task_arg
+
+    p.add_argument("--model", default=None if task else default, required=default is None and not task,
                    help="model spec: a built-in name (cifarnet, resnet20, ...), torchvision:NAME, "
-                        "package.module:factory, or a .safetensors file written by taylorprune")
+                        "package.module:factory, or a .safetensors file written by taylorprune"
+                        + (f" (default: {default})" if task and default else " (or --task)" if task else ""))
+    if task:
+        task_arg(p)
     p.add_argument("--weights", help="checkpoint to load into the model (.th/.pt/.pth/.safetensors)")
     p.add_argument("--pretrained", action="store_true", help="load the bundled pretrained weights")
     p.add_argument("--trust-checkpoint", action="store_true",

@@ -6,9 +6,9 @@ sha256 of the source's bytes (for a folder, of every file's path and bytes below
 how it is read, so an entry is used only for exactly the bytes it was decoded from, whatever
 their path or modification time; ``place`` (the source's path and reader) lets a new entry
 replace the one the same path left. Hashing costs far less than decoding
-(benchmarks/results/integrity_cost.json, 2 heavily loaded cores): 34-48 ms for the 19.6 MB
-CIFAR-10 JPEG archive, whose decode takes 21 s; 4.5-4.8 s for the same 60,000 JPEGs as a
-folder, where opening 60,000 small files dominates. Arrays are .npy files read with
+(benchmarks/results/integrity_cost.json, 2 cores at load average 17): 42-55 ms for the
+19.6 MB CIFAR-10 JPEG archive, whose decode took 29 s; 5.0-5.8 s for the same 60,000 JPEGs
+as a folder, where opening 60,000 small files dominates. Arrays are .npy files read with
 allow_pickle=False (no pickle, no code), opened copy-on-write memory-mapped: nothing is read
 until used.
 """

@@ -13,7 +13,7 @@ import numpy as np
 import torch.fx as fx
 from torch import nn
 
-from .values import Chan, UnionFind, expand
+from .values import Chan, Param, UnionFind, expand
 
 Value = Any  # Chan | Param | None | tuple/list of values
 
@@ -26,6 +26,15 @@ class RawMember:
     dim: int
     ids: np.ndarray  # (size along dim,) elements
     role: str  # "out" (producer rows), "in" (consumer columns), "norm", "scale"
+
+
+@dataclass(frozen=True)
+class PendingPoint:
+    """A functional conv/linear/norm output, made a RawPoint if it is its module's output."""
+
+    node: fx.Node
+    kind: str  # "conv" | "linear" | "norm"
+    chan: Chan
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,33 @@ class AttrCount:
 class ConstRewrite:
     """A literal in a node's arguments that counts channels (pad width, slice bound, view size).
 
-    The new literal is ``sign * (number of kept ids)``; ``path`` walks node.args (ints index
-    tuples/lists, "start"/"stop" read slices).
+    The new literal is ``sign * (number of kept ids)``, or ``pin`` once any of the ids is
+    removed (a value the original computed from a channel count, such as the attention
+    scale 1/sqrt(head dim), kept as it was); ``path`` walks node.args (ints index
+    tuples/lists, "start"/"stop" read slices); a path that starts with a string names a
+    keyword argument instead.
     """
 
     node: str
     path: tuple[int | str, ...]
     ids: np.ndarray
     sign: int = 1
+    pin: float | None = None
+
+
+def read_at(obj: Any, path: tuple[int | str, ...]) -> Any:
+    """The entry at ``path`` in nested tuples/lists/slices."""
+    for key in path:
+        obj = getattr(obj, key) if isinstance(key, str) else obj[key]
+    return obj
+
+
+def read_literal(node: fx.Node, path: tuple[int | str, ...]) -> Any:
+    """The literal a ConstRewrite path points at in a node's arguments (None: a keyword
+    argument that is not given)."""
+    if isinstance(path[0], str):
+        return read_at(node.kwargs.get(path[0]), path[1:])
+    return read_at(node.args, path)
 
 
 @dataclass(frozen=True)
@@ -65,7 +93,9 @@ class RawPoint:
 @dataclass
 class Context:
     gm: fx.GraphModule
+    model: nn.Module  # the traced model: modules traced through keep their class only here
     opaque: frozenset[str] = frozenset()  # submodules kept whole because fx cannot trace them
+    tensors: frozenset[str] = frozenset()  # the model's parameters and buffers (sliceable)
     uf: UnionFind = field(default_factory=UnionFind)
     env: dict[fx.Node, Value] = field(default_factory=dict)
     frozen: dict[int, str] = field(default_factory=dict)  # element -> reason
@@ -76,10 +106,17 @@ class Context:
     consts: list[ConstRewrite] = field(default_factory=list)
     points: list[RawPoint] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
+    origin: dict[int, tuple[str, int]] = field(default_factory=dict)  # axis's 1st element -> member key
+    pending: list[PendingPoint] = field(default_factory=list)
 
     # --- reading the graph ---------------------------------------------------------
     def module(self, node: fx.Node) -> nn.Module:
         return self.gm.get_submodule(str(node.target))
+
+    def submodule(self, name: str) -> nn.Module:
+        """A module of the model by qualified name (in the graph module, modules that were
+        traced through are plain containers of their tensors)."""
+        return self.model.get_submodule(name)
 
     def value(self, arg: Any) -> Value:
         """The pass's value for an argument (nodes looked up, containers mapped)."""
@@ -87,6 +124,8 @@ class Context:
             return self.env.get(arg)
         if isinstance(arg, (tuple, list)):
             return type(arg)(self.value(a) for a in arg)
+        if isinstance(arg, dict):  # e.g. a segmentation network's {"out": ..., "aux": ...}
+            return tuple(self.value(a) for a in arg.values())
         return None
 
     def arg(self, node: fx.Node, index: int, name: str, default: Any = None) -> Any:
@@ -120,19 +159,66 @@ class Context:
         return chan
 
     def freeze(self, value: Value, reason: str) -> None:
-        for chan in chans(value):
-            for e in np.unique(chan.ids):
-                self.frozen.setdefault(int(e), reason)
+        """Freeze every element a value carries (channels, and parameter axes)."""
+        for ids in _elements(value):
+            for e in np.unique(ids).tolist():
+                self.frozen.setdefault(e, reason)
 
     def mark_inexact(self, value: Value, reason: str) -> None:
-        for chan in chans(value):
-            for e in np.unique(chan.ids):
-                self.inexact.setdefault(int(e), reason)
+        for ids in _elements(value):
+            for e in np.unique(ids).tolist():
+                self.inexact.setdefault(e, reason)
+
+    def fixed_extent(self, chan: Chan, dim: int) -> bool:
+        """No plan can shrink ``dim``: every slice along it holds the same channels (the
+        heads of a (B, heads, N, head_dim) view whose head-dim channels every head shares)."""
+        if dim not in chan.dims:
+            return True
+        if len(chan.dims) == 1:
+            return chan.shape[dim] == 1
+        roots = np.vectorize(self.uf.find, otypes=[np.int64])(chan.ids)
+        slices = np.moveaxis(roots, chan.dims.index(dim), 0).reshape(roots.shape[chan.dims.index(dim)], -1)
+        first = np.sort(slices[0])
+        return all(np.array_equal(np.sort(s), first) for s in slices[1:])
 
     def join(self, a: Chan, b: Chan) -> None:
         """Join two tensors' channels position by position (dims may differ in extent)."""
         dims = tuple(sorted(set(a.dims) | set(b.dims)))
         self.uf.union_arrays(expand(a, dims), expand(b, dims))
+
+    # --- parameters ------------------------------------------------------------------
+    def param(self, node: fx.Node) -> Param | None:
+        """Fresh elements for every dim of size > 1 of a get_attr tensor, recorded as members
+        so surgery slices whichever of them end up joined with channels."""
+        shape, target = self.shape(node), str(node.target)
+        if shape is None:
+            return None
+        axes: list[tuple[np.ndarray, ...]] = []
+        for d, n in enumerate(shape):
+            if n == 1:
+                axes.append(())
+                continue
+            ids = self.uf.fresh(n)
+            axes.append((ids,))
+            if target in self.tensors:
+                self.member(target, d, ids, "scale")
+                self.origin[int(ids[0])] = (target, d)
+            else:
+                self.freeze(Param((n,), ((ids,),)), f"{node.name}: {target} is a tensor "
+                            "constant of the forward, not a parameter surgery can slice")
+        return Param(tuple(shape), tuple(axes))
+
+    def bind(self, ids: np.ndarray, channels: np.ndarray, role: str) -> None:
+        """Join a parameter axis with channels, naming the parameter's role there."""
+        self.uf.union_arrays(ids, channels)
+        self.role(ids, role)
+
+    def role(self, ids: np.ndarray, role: str) -> None:
+        """Name the role of the parameter axis these elements came from (default "scale")."""
+        key = self.origin.get(int(ids[0])) if len(ids) else None
+        old = self.members.get(key) if key is not None else None
+        if old is not None and len(old.ids) == len(ids) and old.role == "scale":
+            self.members[key] = RawMember(old.tensor, old.dim, old.ids, role)
 
     # --- records for surgery -----------------------------------------------------------
     def member(self, tensor: str, dim: int, ids: np.ndarray, role: str) -> None:
@@ -152,15 +238,37 @@ class Context:
             self.counts[key] = AttrCount(module, attr, np.asarray(ids), index)
 
     def const(
-        self, node: fx.Node, path: tuple[int | str, ...], ids: np.ndarray, sign: int = 1
+        self,
+        node: fx.Node,
+        path: tuple[int | str, ...],
+        ids: np.ndarray,
+        sign: int = 1,
+        pin: float | None = None,
     ) -> None:
-        self.consts.append(ConstRewrite(node.name, path, np.asarray(ids), sign))
+        self.consts.append(ConstRewrite(node.name, path, np.asarray(ids), sign, pin))
 
     def point(self, node: fx.Node, kind: str, chan: Chan) -> None:
         name = str(node.target)
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
         self.points.append(RawPoint(name, kind, call, chan))
+
+    def functional_point(self, node: fx.Node, kind: str, chan: Chan) -> None:
+        """A functional op's output, readable by hooks only if its module returns it."""
+        self.pending.append(PendingPoint(node, kind, chan))
+
+
+def _elements(value: Value) -> list[np.ndarray]:
+    """Element arrays of every Chan and every parameter axis inside a value."""
+    out = [c.ids for c in chans(value)]
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Param):
+            out += [f for f in v.factors() if isinstance(f, np.ndarray)]
+        elif isinstance(v, (tuple, list)):
+            stack += list(v)
+    return out
 
 
 def chans(value: Value) -> list[Chan]:

@@ -168,7 +168,8 @@ def build_graph(ctx: Context, model: nn.Module, opaque: frozenset[str]) -> Chann
     where = {r: (gid, k) for gid, rs in channels.items() for k, r in enumerate(rs.tolist())}
     shapes = {n: tuple(t.shape) for n, t in [*model.named_parameters(), *model.named_buffers()]}
     learnable = frozenset(n for n, p in model.named_parameters() if p.requires_grad)
-    members = list(ctx.members.values())
+    # Parameter axes that never met a channel (kernel dims, unused weights) are no members.
+    members = [m for m in ctx.members.values() if any(r in where for r in roots[m.ids].tolist())]
     sizes = {gid: len(rs) for gid, rs in channels.items()}
     group_members = _spread(members, roots, where, sizes, lambda m: (m.tensor, m.dim, m.role))
     points = _spread(
@@ -215,20 +216,33 @@ def _by_root(reasons: dict[int, str], roots: np.ndarray) -> dict[int, str]:
 
 def _spread(records, roots, where, sizes, key) -> dict[int, dict[tuple, tuple]]:
     """Per group, per record key: each channel's positions in the record's 1-D ids."""
-    out: dict[int, dict[tuple, list[list[int]]]] = {gid: {} for gid in sizes}
+    group_of, index_of = _lookup(roots, where)
+    out: dict[int, dict[tuple, tuple]] = {gid: {} for gid in sizes}
     for rec in records:
         ids = rec.ids if hasattr(rec, "ids") else rec.chan.ids
         if ids.ndim != 1:
             continue
-        for pos, r in enumerate(roots[ids].tolist()):
-            gid, k = where[r]
-            per = out[gid].get(key(rec))
-            if per is None:
-                per = out[gid][key(rec)] = [[] for _ in range(sizes[gid])]
-            per[k].append(pos)
-    return {
-        gid: {k: tuple(map(tuple, per)) for k, per in recs.items()} for gid, recs in out.items()
-    }
+        gids, ks = group_of[roots[ids]], index_of[roots[ids]]
+        for gid in np.unique(gids[gids >= 0]).tolist():
+            pos = np.flatnonzero(gids == gid)
+            order = np.argsort(ks[pos], kind="stable")
+            ends = np.cumsum(np.bincount(ks[pos], minlength=sizes[gid])).tolist()
+            flat = pos[order].tolist()
+            out[gid][key(rec)] = tuple(
+                tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)
+            )
+    return out
+
+
+def _lookup(roots: np.ndarray, where: dict[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(group id, index in group) per root as arrays; -1 for roots in no group."""
+    group_of = np.full(len(roots), -1, dtype=np.int64)
+    index_of = np.full(len(roots), -1, dtype=np.int64)
+    if where:
+        rs = np.fromiter(where, dtype=np.int64, count=len(where))
+        gk = np.array(list(where.values()), dtype=np.int64)
+        group_of[rs], index_of[rs] = gk[:, 0], gk[:, 1]
+    return group_of, index_of
 
 
 def _costs(members, roots, where, sizes, shapes, learnable) -> dict[int, list[int]]:
@@ -240,6 +254,8 @@ def _costs(members, roots, where, sizes, shapes, learnable) -> dict[int, list[in
         shape = shapes[m.tensor]
         per_position = int(np.prod(shape)) // shape[m.dim]
         for r in roots[m.ids].tolist():
+            if r not in where:
+                continue
             g, k = where[r]
             costs[g][k] += per_position
     return costs

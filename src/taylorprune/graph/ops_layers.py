@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch.fx as fx
-import torch.nn.functional as F
 from torch import nn
 
 from .context import Context, Value
-from .registry import register_function, register_module
+from .registry import register_module
 from .values import Chan
 
 
@@ -35,6 +36,9 @@ def conv(ctx: Context, node: fx.Node) -> Value:
     name, x = str(node.target), node.args[0]
     out_shape = ctx.shape(node)
     dim = len(out_shape) - m.weight.dim() + 1  # 1 for (N, C, H, W), 0 unbatched
+    along = conv_along_channels(ctx, node, ctx.value(x), out_shape, dim, m.out_channels)
+    if along is not None:
+        return along
     out = ctx.fresh(out_shape, dim)
     ids_in = channel_ids(ctx, node, ctx.value(x), dim)
     g = m.groups
@@ -42,8 +46,7 @@ def conv(ctx: Context, node: fx.Node) -> Value:
         if ids_in is not None:
             ctx.member(_qual(name, "weight"), 1, ids_in, "in")
     elif ids_in is not None:
-        for blk_in, blk_out in zip(np.split(ids_in, g), np.split(out.ids, g), strict=True):
-            ctx.uf.union_arrays(np.concatenate([blk_in, blk_out]), blk_in[:1])
+        group_blocks(ctx, ids_in, out.ids, g)
     else:
         ctx.freeze(out, f"{node.name}: grouped conv whose input channels are frozen")
     if ids_in is not None:
@@ -55,6 +58,29 @@ def conv(ctx: Context, node: fx.Node) -> Value:
     if g > 1:
         ctx.count(name, "groups", out.ids[:: len(out.ids) // g])
     ctx.point(node, "conv", out)
+    return out
+
+
+def group_blocks(ctx: Context, ids_in: np.ndarray, ids_out: np.ndarray, groups: int) -> None:
+    """Input block j and output block j of a grouped conv become one channel."""
+    blocks_in = ids_in.reshape(groups, -1)  # (groups, in per group)
+    blocks = np.concatenate([blocks_in, ids_out.reshape(groups, -1)], axis=1)
+    ctx.uf.union_arrays(blocks, blocks_in[:, :1])
+
+
+def conv_along_channels(
+    ctx: Context, node: fx.Node, x: Value, out_shape: tuple[int, ...], dim: int, out_channels: int
+) -> Chan | None:
+    """A one-channel conv sliding along dims that hold channel ids (ECA attention runs a
+    Conv1d over the channel axis): the output keeps those ids when it keeps their extent,
+    but each output mixes neighbouring channels, so removal is not exact."""
+    if not isinstance(x, Chan) or dim in x.dims or out_channels != 1:
+        return None
+    if any(d < dim or out_shape[d] != x.shape[d] for d in x.dims):
+        ctx.freeze(x, f"{node.name}: convolution along the channel axis changes its extent")
+        return ctx.fresh_frozen(out_shape, f"{node.name}: output of a conv along channels")
+    out = x.with_shape(out_shape)
+    ctx.mark_inexact(out, f"{node.name}: convolution along the channel axis mixes neighbours")
     return out
 
 
@@ -140,38 +166,34 @@ def group_norm(ctx: Context, node: fx.Node) -> Value:
 def layer_norm(ctx: Context, node: fx.Node) -> Value:
     m: nn.LayerNorm = ctx.module(node)  # type: ignore[assignment]
     name = str(node.target)
-    w = _qual(name, "weight") if m.weight is not None else None
-    b = _qual(name, "bias") if m.bias is not None else None
-    out = _layer_norm(ctx, node, len(m.normalized_shape), w, b, (name, "normalized_shape"))
+    tensors = [_qual(name, t) for t in ("weight", "bias") if getattr(m, t, None) is not None]
+
+    def bind(ids: np.ndarray, pos: int) -> bool:
+        for tensor in tensors:
+            ctx.member(tensor, pos, ids, "norm")
+        return True
+
+    def rewrite(ids: np.ndarray, pos: int) -> None:
+        ctx.count(name, "normalized_shape", ids, index=pos)
+
+    out = layer_norm_over(ctx, node, len(m.normalized_shape), bind, rewrite)
     if isinstance(out, Chan) and out.dims[0] >= len(out.shape) - len(m.normalized_shape):
         ctx.point(node, "norm", out)
     return out
 
 
-@register_function(F.layer_norm)
-def functional_layer_norm(ctx: Context, node: fx.Node) -> Value:
-    """F.layer_norm with get_attr weights, as in ConvNeXt's LayerNorm2d."""
-    shape_arg = ctx.arg(node, 1, "normalized_shape")
-    w, b = ctx.value(ctx.arg(node, 2, "weight")), ctx.value(ctx.arg(node, 3, "bias"))
-    owner = ctx.scope(node)
-    module = ctx.gm.get_submodule(owner) if owner else ctx.gm
-    attr = None
-    if isinstance(module, nn.LayerNorm) and tuple(module.normalized_shape) == tuple(shape_arg):
-        attr = (owner, "normalized_shape")  # the literal came from the module's attribute
-    return _layer_norm(
-        ctx, node, len(shape_arg), getattr(w, "target", None), getattr(b, "target", None), attr
-    )
-
-
-def _layer_norm(
+def layer_norm_over(
     ctx: Context,
     node: fx.Node,
     k: int,
-    weight: str | None,
-    bias: str | None,
-    attr: tuple[str, str] | None,
+    bind: Callable[[np.ndarray, int], bool],
+    rewrite: Callable[[np.ndarray, int], None],
 ) -> Value:
-    """Normalises the last k dims: channels there are prunable but removal is not exact."""
+    """Normalises the last k dims: channels there are prunable but removal is not exact.
+
+    ``bind(ids, pos)`` joins the affine parameters' axis ``pos`` with the channels (False:
+    they are not followed, so the channels freeze); ``rewrite`` updates the shape count.
+    """
     x = ctx.value(node.args[0])
     if not isinstance(x, Chan):
         return x
@@ -182,13 +204,10 @@ def _layer_norm(
         ctx.freeze(x, f"{node.name}: layer norm over a split channel axis")
         return x
     pos = x.dim - (ndim - k)
-    for tensor in (weight, bias):
-        if tensor is not None:
-            ctx.member(tensor, pos, x.ids, "norm")
-    if attr is not None:
-        ctx.count(attr[0], attr[1], x.ids, index=pos)
-    else:
-        ctx.const(node, (1, pos), x.ids)
+    if not bind(x.ids, pos):
+        ctx.freeze(x, f"{node.name}: norm parameters not followed")
+        return x
+    rewrite(x.ids, pos)
     ctx.mark_inexact(x, f"{node.name}: layer norm normalises across channels")
     return x
 

@@ -14,11 +14,11 @@ from torch import nn
 
 from .context import Context, Value
 from .registry import register_function, register_method, register_module
-from .values import Chan, Param, expand, simplify
+from .values import Chan, Param, Size, expand, simplify, size_of
 
 # --- unary, shape-preserving ----------------------------------------------------------
 
-_UNARY_MODULES = (
+UNARY_MODULES = (
     nn.ReLU,
     nn.ReLU6,
     nn.LeakyReLU,
@@ -73,7 +73,15 @@ _UNARY_FUNCTIONS = (
     torch.clamp,
     torch.clip,
     torch.sqrt,
+    torch.rsqrt,
+    torch.reciprocal,
+    torch.log,
+    torch.erf,
     torch.square,
+    F.logsigmoid,
+    F.softsign,
+    F.hardshrink,
+    F.tanhshrink,
     operator.neg,
     operator.pos,
     torch.clone,
@@ -94,6 +102,10 @@ _UNARY_METHODS = (
     "clamp_",
     "clip",
     "sqrt",
+    "rsqrt",
+    "reciprocal",
+    "log",
+    "erf",
     "square",
     "contiguous",
     "clone",
@@ -107,7 +119,7 @@ _UNARY_METHODS = (
 )
 
 
-@register_module(*_UNARY_MODULES)
+@register_module(*UNARY_MODULES)
 @register_function(*_UNARY_FUNCTIONS)
 @register_method(*_UNARY_METHODS)
 def unary(ctx: Context, node: fx.Node) -> Value:
@@ -186,6 +198,8 @@ _BINARY_FUNCTIONS = (
     operator.sub,
     operator.mul,
     operator.truediv,
+    operator.floordiv,
+    operator.mod,
     operator.iadd,
     operator.isub,
     operator.imul,
@@ -221,8 +235,8 @@ def elementwise(ctx: Context, node: fx.Node) -> Value:
     """Operands that span the channel axis are joined position by position; operands
     broadcast along it (size 1) leave it alone; per-channel parameters are sliced."""
     out_shape = ctx.shape(node)
-    if out_shape is None:
-        return None  # arithmetic on Python numbers (sizes)
+    if out_shape is None:  # arithmetic on Python numbers: a Size stays one
+        return size_arithmetic(ctx, node)
     nd = len(out_shape)
     full: list[Chan] = []
     for arg in [*node.args, *node.kwargs.values()]:
@@ -242,8 +256,28 @@ def elementwise(ctx: Context, node: fx.Node) -> Value:
     return out
 
 
+_STEPS = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.floordiv: "floordiv"}
+
+
+def size_arithmetic(ctx: Context, node: fx.Node) -> Value:
+    """A Size combined with an int literal records the step; anything else loses them."""
+    values = ctx.value(list(node.args))
+    sizes = [v for v in values if isinstance(v, Size)]
+    if not sizes:
+        return None
+    chans = tuple(c for v in sizes for c in v.chans)
+    op = _STEPS.get(node.target)
+    a, b = (node.args + (None,))[:2]
+    if op and len(sizes) == 1 and isinstance(values[0], Size) and type(b) is int and sizes[0].steps is not None:
+        return Size(chans, None, (*sizes[0].steps, (op, b)))
+    if op in ("add", "mul") and len(sizes) == 1 and isinstance(values[1], Size) and type(a) is int:
+        return Size(chans, None, (*(sizes[0].steps or ()), (op, a))) if sizes[0].steps is not None else Size(chans, None, None)
+    return Size(chans, None, None)
+
+
 def _unknown_operands(ctx: Context, node: fx.Node, out: Chan) -> None:
-    """Slice per-channel parameters; freeze when a tensor of unknown origin spans channels."""
+    """Join per-channel parameters with the channels; freeze when a tensor of unknown origin
+    spans channels. A parameter's other axes are frozen: slicing them would break this op."""
     nd = len(out.shape)
     for arg in [*node.args, *node.kwargs.values()]:
         shape, value = ctx.shape(arg), ctx.value(arg)
@@ -251,11 +285,15 @@ def _unknown_operands(ctx: Context, node: fx.Node, out: Chan) -> None:
             continue
         off = nd - len(shape)
         spans = [d - off for d in out.dims if d - off >= 0 and shape[d - off] > 1]
-        if not spans:
-            continue
-        if isinstance(value, Param) and out.dim is not None:
-            ctx.member(value.target, spans[0], out.ids, "scale")
-        else:
+        if isinstance(value, Param):
+            ids = value.ids(spans[0]) if len(spans) == 1 and out.dim is not None else None
+            if spans and (ids is None or len(ids) != len(out.ids)):
+                ctx.freeze(out, f"{node.name}: combines channels with a parameter laid out otherwise")
+            elif ids is not None:
+                ctx.bind(ids, out.ids, "scale")
+            rest = [a for d, a in enumerate(value.axes) if d not in spans]
+            ctx.freeze(Param(shape, tuple(rest)), f"{node.name}: parameter axis not followed")
+        elif spans:
             ctx.freeze(out, f"{node.name}: combines channels with a tensor of unknown origin")
 
 
@@ -329,9 +367,17 @@ def softmax(ctx: Context, node: fx.Node) -> Value:
 @register_function(getattr, len)
 @register_method("size", "dim", "numel", "__len__")
 def query(ctx: Context, node: fx.Node) -> Value:
-    """Shape queries return Python values; later arithmetic on them carries no channels."""
-    shape = ctx.shape(node)
-    if shape is None:
+    """Shape queries give Sizes that remember which channels they count; other tensor
+    attributes (``x.T``) are not followed."""
+    x, shape = ctx.value(node.args[0]), ctx.shape(node)
+    if shape is not None:
+        ctx.freeze(x, f"{node.name}: tensor attribute not followed")
+        return ctx.fresh_frozen(shape, f"{node.name}: tensor attribute not followed")
+    full = ctx.shape(node.args[0])
+    name = node.args[1] if node.target is getattr else str(getattr(node.target, "__name__", node.target))
+    if full is None or name not in ("shape", "size", "len", "__len__"):
         return None
-    ctx.freeze(ctx.value(node.args[0]), f"{node.name}: tensor attribute not followed")
-    return ctx.fresh_frozen(shape, f"{node.name}: tensor attribute not followed")
+    dim = 0 if name in ("len", "__len__") else ctx.arg(node, 1, "dim")
+    if name == "shape" or dim is None:
+        return tuple(size_of(x, d) for d in range(len(full)))
+    return size_of(x, int(dim) % len(full)) if isinstance(dim, int) else None

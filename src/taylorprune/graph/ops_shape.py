@@ -18,7 +18,7 @@ from torch import nn
 
 from .context import Context, Value
 from .registry import register_function, register_method, register_module
-from .values import Chan, expand, simplify
+from .values import Chan, Param, Size, expand, simplify, size_of
 
 # --- reshape family ------------------------------------------------------------------
 
@@ -69,28 +69,100 @@ def reshape(ctx: Context, node: fx.Node) -> Value:
     if len(out.dims) > 1:
         columns = out.ids.reshape(-1, out.ids.shape[-1])  # (outer, inner)
         ctx.uf.union_arrays(columns, columns[:1])
+    before = [size_of(x, d).ids for d in x.dims]
+    after = [(d, size_of(out, d).ids) for d in out.dims if not ctx.fixed_extent(out, d)]
+    if not check_sizes(ctx, node, before, after, out):
+        reason = f"{node.name}: a view sized by another tensor's channel count"
+        ctx.freeze(x, reason)
+        ctx.freeze(out, reason)
     _view_literals(ctx, node, out)
     return out
 
 
 def _view_literals(ctx: Context, node: fx.Node, out: Chan) -> None:
     """Rewrite a literal size given for the innermost channel dim of a view/reshape."""
+    path = size_literal(node, out.dims[-1], len(out.shape))
+    if path is not None:
+        inner = out.ids.reshape(-1, out.ids.shape[-1])[0]  # one entry per kept column
+        ctx.const(node, path, inner)
+
+
+def size_arg(node: fx.Node, d: int, nd: int) -> tuple[tuple[int, ...], Any] | None:
+    """(path in node.args, value) of the size a view, reshape or unflatten gives output dim
+    ``d``; None for other ops."""
     name = getattr(node.target, "__name__", node.target)
     if name not in ("view", "reshape", "unflatten"):
-        return
-    d = out.dims[-1]
+        return None
     if name == "unflatten":
         sizes = node.args[2]
-        first = _dim(node.args[1], len(out.shape) - len(sizes) + 1)
+        first = _dim(node.args[1], nd - len(sizes) + 1)
         path: tuple[int, ...] = (2, d - first)
     elif len(node.args) == 2 and isinstance(node.args[1], (tuple, list)):
         sizes, path = node.args[1], (1, d)
     else:
         sizes, path = node.args[1:], (1 + d,)
     k = path[-1] if name == "unflatten" or len(path) == 2 else d
-    if 0 <= k < len(sizes) and isinstance(sizes[k], int) and sizes[k] != -1:
-        inner = out.ids.reshape(-1, out.ids.shape[-1])[0]  # one entry per kept column
-        ctx.const(node, path, inner)
+    return (path, sizes[k]) if 0 <= k < len(sizes) else None
+
+
+def size_literal(node: fx.Node, d: int, nd: int) -> tuple[int, ...] | None:
+    """Path of the int literal (not -1) that sizes output dim ``d`` of a view, if any."""
+    found = size_arg(node, d, nd)
+    return found[0] if found and isinstance(found[1], int) and found[1] != -1 else None
+
+
+def check_sizes(
+    ctx: Context,
+    node: fx.Node,
+    before: list[np.ndarray],
+    after: list[tuple[int, np.ndarray]],
+    out: Chan | None = None,
+) -> bool:
+    """Sizes read from shapes where a view puts channels (``x.view(B, C // 2, 2, H, W)``
+    with ``C = x.size(1)``). ``before``: the input's channels per dim; ``after``: (output
+    dim, its channels); ``out``: the whole output, if a Chan. A size computed from the
+    input's own channel counts follows them. One read from other channels is made to
+    follow: they are joined one to one with an equally long block of the output's channels
+    (``C`` with the heads x head_dim of ``reshape(B, N, 3, heads, C // heads)``) when the
+    size's arithmetic then gives the right count for every plan. Otherwise: False."""
+    nd = len(ctx.shape(node))
+    other = ctx.value(node.args[1]) if str(node.target) in ("view_as", "reshape_as") else None
+    for d, ids in after:
+        found = size_arg(node, d, nd)
+        raw = found[1] if found else (node.args[1] if other is not None else None)
+        if raw is None or (isinstance(raw, int) and not isinstance(raw, bool)):
+            continue
+        size = size_of(other, d) if other is not None else ctx.value(raw)
+        if not isinstance(size, Size):
+            return False
+        if all(_counted_in(ctx, c, [*before, ids]) for c in size.chans):
+            continue
+        if size.ids is not None and len(size.ids) == len(ids):
+            ctx.uf.union_arrays(size.ids, ids)
+        elif not _follow_block(ctx, size, out.ids if out is not None else ids, len(ids)):
+            return False
+    return True
+
+
+def _follow_block(ctx: Context, size: Size, ids: np.ndarray, n: int) -> bool:
+    """Join the size's one source with the leading-index-0 block of ``ids`` as long as it;
+    True if its arithmetic then gives n' for every count n' of the sized dim."""
+    if len(size.chans) != 1 or size.steps is None:
+        return False
+    source = size.chans[0]
+    while ids.size > len(source) and ids.ndim > 1:
+        ids = ids[0]
+    r, rest = divmod(len(source), n)
+    if ids.size != len(source) or rest or any(size.count(r * k) != k for k in range(1, n + 1)):
+        return False
+    ctx.uf.union_arrays(source, ids.ravel())
+    return True
+
+
+def _counted_in(ctx: Context, ids: np.ndarray, candidates: list[np.ndarray]) -> bool:
+    roots = np.sort([ctx.uf.find(int(e)) for e in ids])
+    return any(len(c) == len(ids) and np.array_equal(np.sort([ctx.uf.find(int(e)) for e in c]), roots)
+               for c in candidates)
 
 
 def _dim(d: Any, nd: int) -> int:
@@ -105,14 +177,15 @@ def permute(ctx: Context, node: fx.Node) -> Value:
     if not isinstance(x, Chan):
         return None
     nd = len(x.shape)
-    perm = _permutation(node, nd)  # perm[new] = old
+    perm = permutation(node, nd)  # perm[new] = old
     new_of = {old: new for new, old in enumerate(perm)}
     new_dims = [new_of[d] for d in x.dims]
     order = np.argsort(new_dims)
     return Chan(shape, tuple(sorted(new_dims)), np.transpose(x.ids, order))
 
 
-def _permutation(node: fx.Node, nd: int) -> list[int]:
+def permutation(node: fx.Node, nd: int) -> list[int]:
+    """perm[new] = old dim of a permute/transpose/swapaxes/movedim node."""
     name = node.target if isinstance(node.target, str) else node.target.__name__
     args = node.args[1:] or tuple(node.kwargs.values())
     if name == "permute":
@@ -143,8 +216,9 @@ def getitem(ctx: Context, node: fx.Node) -> Value:
 
 
 def _index(ctx: Context, node: fx.Node, x: Chan, index: Any) -> Value:
-    """Basic indexing: channel slices with step 1 select ids (bounds rewritten); anything
-    else touching the channel axis (ints, steps, tensors) freezes it."""
+    """Basic indexing: channel slices with step 1 select ids (bounds rewritten), an int picks
+    one slice along a dim that cannot shrink; anything else touching the channel axis
+    (ints, steps, tensors) freezes it."""
     shape, nd = ctx.shape(node), len(x.shape)
     entries = list(index) if isinstance(index, tuple) else [index]
     if not all(e is None or e is Ellipsis or isinstance(e, (int, slice)) for e in entries):
@@ -157,11 +231,15 @@ def _index(ctx: Context, node: fx.Node, x: Chan, index: Any) -> Value:
     else:
         entries += [slice(None)] * (nd - used)
     in_dim, out_dim, dims, ids = 0, 0, [], x.ids
+    axes = list(x.dims)  # the input dims that ids' axes still index
     for pos, e in enumerate(entries):
         if e is None:
             out_dim += 1
             continue
-        if in_dim in x.dims and e != slice(None):
+        if in_dim in x.dims and isinstance(e, int) and len(x.dims) > 1 and ctx.fixed_extent(x, in_dim):
+            ids = np.take(ids, e, axis=axes.index(in_dim))  # qkv[0] of a (3, heads, d) view
+            axes.remove(in_dim)
+        elif in_dim in x.dims and e != slice(None):
             if not _channel_slice(e) or x.dim is None:
                 ctx.freeze(x, f"{node.name}: indexes the channel axis with {e!r}")
                 return ctx.fresh_frozen(shape, f"{node.name}: output of channel indexing")
@@ -206,10 +284,8 @@ def cat(ctx: Context, node: fx.Node) -> Value:
     chans = [v for v in values if isinstance(v, Chan)]
     if not chans:
         return None
-    if all(c.dims != (dim,) for c in chans) and len(chans) == len(values):
-        for c in chans[1:]:
-            ctx.join(chans[0], c)
-        return chans[0].with_shape(shape)
+    if all(dim not in c.dims for c in chans):
+        return _cat_along_other(ctx, node, tensors, values, chans, shape)
     parts = []
     for t, v in zip(tensors, values, strict=True):
         if isinstance(v, Chan) and v.dims == (dim,):
@@ -218,6 +294,44 @@ def cat(ctx: Context, node: fx.Node) -> Value:
             ctx.freeze(v, f"{node.name}: concatenated input without channel ids")
             parts.append(ctx.fresh_frozen(ctx.shape(t), f"{node.name}: unfollowed input").ids)
     return Chan(shape, (dim,), np.concatenate(parts))
+
+
+def _cat_along_other(ctx: Context, node: fx.Node, tensors, values, chans, shape) -> Value:
+    """Concatenating along a dim without channels (tokens): the inputs' channels are joined;
+    a parameter (a class token) is sliced with them; anything else spanning them freezes."""
+    first = chans[0]
+    for t, v in zip(tensors, values, strict=True):
+        if isinstance(v, Chan):
+            ctx.join(first, v)
+            continue
+        off = len(first.shape) - len(ctx.shape(t))
+        ids = v.ids(first.dim - off) if isinstance(v, Param) and first.dim is not None else None
+        if ids is not None and len(ids) == len(first.ids):
+            ctx.bind(ids, first.ids, "scale")
+        else:
+            ctx.freeze(first, f"{node.name}: concatenated with a tensor without those channels")
+            ctx.freeze(v, f"{node.name}: concatenated with channels it does not follow")
+    return first.with_shape(shape)
+
+
+@register_function(torch.unbind)
+@register_method("unbind")
+def unbind(ctx: Context, node: fx.Node) -> Value:
+    """Slices along a dim: plain ones keep the channels; along a channel dim only if that
+    dim cannot shrink (q, k, v = qkv.unbind(0) of a (3, B, heads, N, head_dim) view)."""
+    x, meta = ctx.value(node.args[0]), node.meta.get("tensor_meta")
+    shapes = [tuple(m.shape) for m in meta]
+    if not isinstance(x, Chan):
+        return tuple(None for _ in shapes)
+    dim = _dim(ctx.arg(node, 1, "dim", 0), len(x.shape))
+    dims = tuple(d - (d > dim) for d in x.dims if d != dim)
+    if dim not in x.dims:
+        return tuple(Chan(s, dims, x.ids) for s in shapes)
+    if len(x.dims) == 1 or not ctx.fixed_extent(x, dim):
+        ctx.freeze(x, f"{node.name}: unbinds a channel axis")
+        return tuple(ctx.fresh_frozen(s, f"{node.name}: unfollowed unbind") for s in shapes)
+    at = x.dims.index(dim)
+    return tuple(Chan(s, dims, np.take(x.ids, i, axis=at)) for i, s in enumerate(shapes))
 
 
 @register_function(torch.chunk, torch.split)

@@ -18,16 +18,11 @@ import torch.fx as fx
 from torch import nn
 
 from ..errors import InputError
+from .context import read_literal
 from .groups import ChannelGraph
 from .tracing import LeafTracer, eval_mode
 
 Path = tuple[int | str, ...]
-
-
-def read_at(obj: Any, path: Path) -> Any:
-    for key in path:
-        obj = getattr(obj, key) if isinstance(key, str) else obj[key]
-    return obj
 
 
 def replace_at(obj: Any, path: Path, value: Any) -> Any:
@@ -49,8 +44,9 @@ def rewrite_constants(model: nn.Module, cg: ChannelGraph, removed: np.ndarray) -
     nodes = {n.name: n for n in cg.gm.graph.nodes}
     changes: dict[str, list[tuple[Path, int]]] = defaultdict(list)
     for c in cg.consts:
-        new = c.sign * int(cg.kept(c.ids, removed).sum())
-        if read_at(nodes[c.node].args, c.path) != new:
+        kept = int(cg.kept(c.ids, removed).sum())
+        new = c.sign * kept if c.pin is None else (c.pin if kept < len(c.ids) else None)
+        if new is not None and read_literal(nodes[c.node], c.path) != new:
             changes[c.node].append((c.path, new))
     scopes = {name: scope_of(nodes[name]) for name in changes}
     for scope in _outermost(set(scopes.values())):
@@ -102,10 +98,13 @@ def _regraph(model: nn.Module, cg: ChannelGraph, scope: str, changes: dict) -> n
         )
     twin = {b.name: s for b, s in zip(big, small, strict=True)}
     for name, edits in changes.items():
-        args = twin[name].args
+        node = twin[name]
         for path, value in edits:
-            args = replace_at(args, path, value)
-        twin[name].args = args
+            if isinstance(path[0], str):  # a keyword argument: (name, ...)
+                old = node.kwargs.get(path[0])
+                node.kwargs = {**node.kwargs, path[0]: replace_at(old, path[1:], value)}
+            else:
+                node.args = replace_at(node.args, path, value)
     new = fx.GraphModule(sub, graph, class_name=type(sub).__name__)
     for name, child in sub.named_children():  # the real children: containers and unused ones too
         setattr(new, name, child)

@@ -18,10 +18,19 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import InputError, first_line
-from . import ops_layers, ops_pointwise, ops_shape  # noqa: F401  (fill the handler tables)
-from .context import Context, Value
+from . import (  # noqa: F401  (fill the handler tables)
+    ops_attention,
+    ops_fast,
+    ops_functional,
+    ops_layers,
+    ops_params,
+    ops_pointwise,
+    ops_shape,
+)
+from .context import Context, Value, chans
 from .groups import ChannelGraph, build_graph
-from .registry import lookup
+from .points import resolve_points
+from .registry import lookup, module_handler
 from .values import Param
 
 _MAX_OPAQUE = 64  # untraceable submodules made opaque before giving up
@@ -39,8 +48,12 @@ class LeafTracer(fx.Tracer):
         self.leaves, self.prefix = leaves, prefix
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        """fx's leaves (torch.nn layers), untraceable modules, and any module a handler
+        takes whole (a fast path, a subclass that keeps its torch base's forward)."""
         full = f"{self.prefix}.{qualname}" if self.prefix and qualname else self.prefix or qualname
-        return full in self.leaves or super().is_leaf_module(m, qualname)
+        if full in self.leaves or super().is_leaf_module(m, qualname):
+            return True
+        return not isinstance(m, nn.Sequential) and module_handler(m) is not None
 
     def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
         try:
@@ -64,7 +77,7 @@ def trace_channels(model: nn.Module, example_inputs: Any) -> ChannelGraph:
     with eval_mode(model):
         gm, leaves = trace(model)
         propagate_shapes(gm, inputs)
-    ctx = propagate(gm, leaves)
+    ctx = propagate(gm, leaves, model)
     return build_graph(ctx, model, leaves)
 
 
@@ -119,11 +132,13 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             m.training = mode
 
 
-def propagate(gm: fx.GraphModule, opaque: frozenset[str] = frozenset()) -> Context:
+def propagate(gm: fx.GraphModule, opaque: frozenset[str], model: nn.Module) -> Context:
     """Run each node's handler in graph order."""
-    ctx = Context(gm, opaque=opaque)
+    tensors = frozenset(n for n, _ in [*model.named_parameters(), *model.named_buffers()])
+    ctx = Context(gm, model, opaque=opaque, tensors=tensors)
     for node in gm.graph.nodes:
         ctx.env[node] = _visit(ctx, node)
+    resolve_points(ctx)
     return ctx
 
 
@@ -132,12 +147,26 @@ def _visit(ctx: Context, node: fx.Node) -> Value:
     if node.op == "placeholder":
         return ctx.fresh_frozen(shape, "network input") if shape else None
     if node.op == "get_attr":
-        return Param(str(node.target), shape) if shape is not None else None
+        return ctx.param(node)
     if node.op == "output":
         ctx.freeze(ctx.value(node.args[0]), "network output")
         return None
-    handler = lookup(ctx, node)
-    return handler(ctx, node) if handler is not None else unknown_op(ctx, node)
+    inputs = ctx.value([*node.args, *node.kwargs.values()])
+    params = _params(inputs)
+    handler = lookup(ctx, node, params_only=bool(params) and not chans(inputs))
+    value = handler(ctx, node) if handler is not None else unknown_op(ctx, node)
+    if value is None and shape is not None and params:
+        # A weight went into a tensor nobody follows: slicing it would change that tensor.
+        ctx.freeze(params, f"{node.name}: {_describe(ctx, node)} on a parameter is not followed")
+    return value
+
+
+def _params(value: Value) -> list[Param]:
+    if isinstance(value, Param):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [p for v in value for p in _params(v)]
+    return []
 
 
 def unknown_op(ctx: Context, node: fx.Node) -> Value:

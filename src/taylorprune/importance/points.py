@@ -20,7 +20,7 @@ from torch import nn
 from .. import distributed
 
 Key = tuple[str, int]  # (qualified module name, call)
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[Any, torch.Tensor], torch.Tensor]  # (network outputs, targets) -> batch mean
 K = TypeVar("K", bound=Hashable)
 
 
@@ -72,7 +72,8 @@ def scoring(
 
     def forward(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[Key, torch.Tensor]]:
         captured.clear()
-        loss = loss_fn(net(x).float(), y) * len(x)
+        out = net(x)  # a tensor, or a dict or tuple the loss knows how to read
+        loss = loss_fn(out.float() if isinstance(out, torch.Tensor) else out, y) * len(x)
         calls: dict[str, int] = {}
         outputs = {}
         for name, out in captured:

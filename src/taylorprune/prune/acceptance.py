@@ -31,8 +31,8 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from ..data import ImageData, split_validation
 from ..errors import InputError
+from ..train.sources import DataSource, UserLoader, split_source
 
 PROPORTIONS = ("accuracy",)  # objective metrics that are a share of correctly handled examples
 
@@ -97,18 +97,21 @@ def meets_floor(proof: Evidence, threshold: float, higher_is_better: bool = True
     return proof.low >= threshold if higher_is_better else proof.value <= threshold
 
 
-def split_for_decisions(validation: ImageData, acceptance_share: float, seed: int) -> tuple[ImageData, ImageData]:
-    """(selection, acceptance): the held-out data split, stratified by class, fixed by ``seed``.
+def split_for_decisions(validation: DataSource, acceptance_share: float, seed: int) -> tuple[DataSource, DataSource]:
+    """(selection, acceptance): the held-out data split, fixed by ``seed`` (stratified for ImageData).
 
     Selection picks each fine-tuning's best epoch; acceptance only decides steps. The caller
-    carves the held-out data from the training data first (``split_validation``), so the data
-    ends up in three parts: training, selection, acceptance. ``acceptance_share`` in (0, 1);
-    each part must keep at least one image (with less than two held-out images, no split).
+    carves the held-out data from the training data first, so the data ends up in three
+    parts: training, selection, acceptance. ``acceptance_share`` in (0, 1); each part must
+    keep at least one example. A DataLoader decides its own batches and cannot be split.
     """
     if not 0 < acceptance_share < 1:
         raise InputError(f"acceptance share {acceptance_share:g} must be in (0, 1): a share of the validation data")
+    if isinstance(validation, UserLoader):
+        raise InputError("validation data given as a DataLoader cannot be split into selection and acceptance "
+                         "parts; give a Dataset instead, or confidence 0 to decide on it directly")
     if len(validation) < 2:
-        raise InputError(f"the validation data has {len(validation)} image(s); a separate acceptance split needs "
+        raise InputError(f"the validation data has {len(validation)} example(s); a separate acceptance split needs "
                          "at least 2 (give more validation data, or confidence 0 to decide on it directly)")
     count = min(max(round(acceptance_share * len(validation)), 1), len(validation) - 1)
-    return split_validation(validation, count, seed=seed)
+    return split_source(validation, count, seed=seed)

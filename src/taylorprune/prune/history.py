@@ -47,8 +47,9 @@ class PrunedValidationRecord:
     pruning_iteration: int
     iteration: int  # training iteration within this pruning iteration's fine-tuning
     loss: float
-    accuracy: float  # percent
+    accuracy: float  # percent; NaN when accuracy is not among the metrics
     is_best: bool
+    metric: float = float("nan")  # the objective metric's value
 
 
 @dataclass
@@ -90,6 +91,8 @@ class PruningInfo:
     # or None when the validation data decided as a whole (confidence 0, MATLAB's rule).
     acceptance: dict[str, Any] | None = None
     time_budget_s: float | None = None  # the wall-clock budget of the whole run, if one was given
+    objective_metric: str = "accuracy"  # the metric validation_threshold applies to
+    higher_is_better: bool = True  # True: the threshold is a floor; False: a ceiling
 
     @property
     def validation_metric(self) -> float | None:

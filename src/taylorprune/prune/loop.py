@@ -14,10 +14,12 @@ from typing import Any
 
 from torch import nn
 
-from ..data import DEFAULT_RULE, default_validation_size, split_validation, to_image_data
+from ..data import DEFAULT_RULE, default_validation_size
+from ..errors import InputError
 from ..losses import resolve_loss
 from ..train import TrainingOptions
 from ..train.device import native_bf16, resolve_device
+from ..train.sources import as_source, split_source
 from . import steps, timing
 from .acceptance import split_for_decisions
 from .candidates import pruned_layers
@@ -77,19 +79,23 @@ def compress_network_using_taylor_pruning(
     train_opts = _budget_precision(options or default_fine_tuning_options(), opts)
     check_pruning_request(opts, train_opts, loss)
     clock_start = time.perf_counter() if budget_start is None else budget_start
-    data = to_image_data(train_data)
+    device = resolve_device(train_opts.execution_environment)
+    data = as_source(train_data, device, workers=train_opts.num_workers)
+    if opts.time_budget_s is not None and not data.controls_order:
+        raise InputError("a time budget fine-tunes each step on a share of the training data, which a DataLoader "
+                         "cannot give; pass a Dataset instead, or no time budget")
     if train_opts.validation_data is None:
         size = default_validation_size(len(data)) if opts.validation_split is None else opts.validation_split
         seed = train_opts.seed if opts.validation_seed is None else opts.validation_seed
-        data, val = split_validation(data, int(size) if size >= 1 else size, seed=seed)
+        data, val = split_source(data, int(size) if size >= 1 else size, seed=seed)
         rule = DEFAULT_RULE if opts.validation_split is None else "PruningOptions.validation_split"
-        log(train_opts, f"validation: {len(val):,} of the {len(data) + len(val):,} training images ({rule})")
-        train_opts = train_opts.replace(validation_data=val)
+        log(train_opts, f"validation: {len(val):,} of the {len(data) + len(val):,} training examples ({rule})")
+    else:
+        val = as_source(train_opts.validation_data, device, workers=train_opts.num_workers)
     acceptance = None
     if opts.confidence > 0:
-        selection, acceptance = split_for_decisions(to_image_data(train_opts.validation_data), opts.acceptance_share,
-                                                    seed=train_opts.seed)
-        train_opts = train_opts.replace(validation_data=selection)
+        val, acceptance = split_for_decisions(val, opts.acceptance_share, seed=train_opts.seed)
+    train_opts = train_opts.replace(validation_data=val)
     s = start_session(net, data, resolve_loss(loss, train_opts.label_smoothing), train_opts, opts, resume_from,
                       on_iteration, on_fine_tune_epoch, acceptance)
     s.clock_start, s.report_images = clock_start, report_images
@@ -157,6 +163,7 @@ def _search(s: Session) -> StopReason:
             continue
         minimum = s.opts.min_increment
         if minimum is None or increment / 2 < minimum * original * (1 - 1e-9):
+            s.info.stop_detail = s.missed(value)
             return StopReason.THRESHOLD
         increment /= 2  # roll back to the best network and try a smaller step
         s.log(f"  retrying from the last network that met the threshold with a "
@@ -184,9 +191,7 @@ def _finish(s: Session, start: float) -> None:
     split = info.time_split
     split["other"] = max(info.elapsed_s - sum(v for k, v in split.items() if k != "other"), 0.0)
     if info.stop_reason == StopReason.UNMET:
-        info.stop_detail = (f"validation {s.metric} of the unpruned network is "
-                            f"{info.pruning_history[0].validation_metric:.2f}, "
-                            f"threshold {s.opts.validation_threshold:g}")
+        info.stop_detail = f"unpruned network: {s.missed(info.pruning_history[0].validation_metric)}"
     if info.stop_reason == StopReason.USER and not info.pruning_history:
         info.stop_detail = "before the unpruned network was evaluated"
     s.log(f"stopped: {info.stop_reason.value if info.stop_reason else ''} {info.stop_detail}".rstrip())

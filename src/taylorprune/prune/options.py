@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..importance import IMPORTANCE, NORMALIZATIONS
 from ..losses import check_loss
 from ..train import TrainingOptions
+from ..train.metrics import direction, threshold_word
 from .budget import parse_duration
 from .costs import COSTS
 
@@ -175,15 +176,23 @@ def pruning_options(base: PruningOptions | None, fields: Mapping[str, Any]) -> P
     return PruningOptions(**fields)
 
 
+# Built-in metrics whose values lie in a known range: a threshold outside it is a mistake.
+THRESHOLD_RANGES = {"accuracy": (0.0, 100.0, "a percentage"), "top5": (0.0, 100.0, "a percentage"),
+                    "miou": (0.0, 1.0, "a fraction"), "loss": (0.0, math.inf, "a loss"),
+                    "rmse": (0.0, math.inf, "an error")}
+
+
 def check_pruning_request(pruning: PruningOptions, training: TrainingOptions, loss: Any) -> None:
     """What one options object cannot check alone: the threshold's range follows the objective
-    metric, and the loss must be known before any data is read or anything is trained."""
+    metric (a floor when higher is better, a ceiling when lower is), and the loss must be known
+    before any data is read or anything is trained."""
     check_loss(loss)
     metric, threshold = training.objective_metric_name, pruning.validation_threshold
-    if metric == "accuracy" and not 0 <= threshold <= 100:
-        raise InputError(f"validation threshold {threshold:g} is an accuracy in percent; give a value in 0..100")
-    if metric == "loss" and threshold < 0:
-        raise InputError(f"validation threshold {threshold:g} is a loss; give a value >= 0")
+    low, high, what = THRESHOLD_RANGES.get(metric, (-math.inf, math.inf, ""))
+    if not low <= threshold <= high:
+        span = f"in {low:g}..{high:g}" if high < math.inf else f">= {low:g}"
+        bound = threshold_word(direction(training.metrics, metric))
+        raise InputError(f"validation threshold {threshold:g} is a {bound} on {metric}, {what}; give a value {span}")
 
 
 # Fine-tuning after each prune: MATLAB's example (sgdm, batch 128, 5 epochs, best-validation on

@@ -20,12 +20,12 @@ from tqdm.auto import tqdm
 
 from .. import distributed, graph
 from ..analysis import count_macs
-from ..data import ImageData, to_image_data
 from ..losses import LossFn
 from ..train import Distillation, TrainingOptions, TrainingState
-from ..train.augment import to_float
 from ..train.device import prepare_model, resolve_device, use_bf16
 from ..train.evaluate import check_network_input
+from ..train.metrics import direction
+from ..train.sources import DataSource
 from .acceptance import Evidence, meets_floor
 from .budget import Budget, Costs
 from .costs import COSTS, Cost, CostContext
@@ -62,9 +62,9 @@ class Session:
     """A pruning run: the first block is fixed once it starts, the second changes as it goes."""
 
     original: nn.Module  # the caller's network, never modified
-    data: ImageData  # training data, on the device
+    data: DataSource  # training data: in memory on the device, a Dataset, or a DataLoader
     loss: LossFn  # what fine-tuning minimises and the scores differentiate
-    train_opts: TrainingOptions  # fine-tuning options; their validation data is on the device
+    train_opts: TrainingOptions  # fine-tuning options; their validation data is a DataSource
     opts: PruningOptions
     device: torch.device
     example: torch.Tensor  # (1, C, H, W) float on the device: what tracing and surgery run
@@ -78,14 +78,14 @@ class Session:
     info: PruningInfo  # the history, which the result and any checkpoint carry
     pending: FineTuneCheckpoint | None = None  # a part-done fine-tuning to resume
     # Decides steps when confidence > 0 (prune.acceptance): never trained on, never picks an epoch.
-    acceptance: ImageData | None = None
+    acceptance: DataSource | None = None
     clock_start: float = 0.0  # perf_counter() when the time budget's clock started
     report_images: int = 0  # images the caller evaluates after the run, which a time budget keeps time for
     budget: Budget | None = None  # the time budget's fixed shares, once the baseline has been timed
     costs: Costs = dataclasses.field(default_factory=lambda: Costs(eval_image_s=0.0))  # measured so far
 
     @property
-    def val(self) -> ImageData:
+    def val(self) -> DataSource:
         return self.train_opts.validation_data
 
     @property
@@ -93,15 +93,30 @@ class Session:
         return self.train_opts.objective_metric_name
 
     @property
+    def higher_is_better(self) -> bool:
+        return direction(self.train_opts.metrics, self.metric)
+
+    @property
     def last_accepted(self) -> PruningRecord:
         return [r for r in self.info.pruning_history if r.meets_threshold][-1]
 
     def meets(self, proof: Evidence) -> bool:
-        """Whether the evidence meets the threshold: its lower bound for accuracy, a ceiling for loss."""
-        return meets_floor(proof, self.opts.validation_threshold, higher_is_better=self.metric == "accuracy")
+        """Whether the evidence meets the threshold: a floor when higher is better (accuracy, mIoU;
+        accuracy by its lower bound), a ceiling when lower is (loss, RMSE)."""
+        return meets_floor(proof, self.opts.validation_threshold, higher_is_better=self.higher_is_better)
 
     def not_worse(self, value: float, than: float) -> bool:
-        return value >= than if self.metric == "accuracy" else value <= than
+        return value >= than if self.higher_is_better else value <= than
+
+    @property
+    def bound(self) -> str:
+        """How the threshold reads in the log: "floor 85" or "ceiling 8"."""
+        return f"{'floor' if self.higher_is_better else 'ceiling'} {self.opts.validation_threshold:g}"
+
+    def missed(self, value: float) -> str:
+        """Why ``value`` fails the threshold, e.g. "validation rmse 12.3 above the ceiling 8"."""
+        side = "below the" if self.higher_is_better else "above the"
+        return f"validation {self.metric} {value:.4g} {side} {self.bound}"
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -123,17 +138,18 @@ def log(options: TrainingOptions, line: str) -> None:
         tqdm.write(line)
 
 
-def start_session(net: nn.Module, data: ImageData, loss: LossFn, train_opts: TrainingOptions,
+def start_session(net: nn.Module, data: DataSource, loss: LossFn, train_opts: TrainingOptions,
                   opts: PruningOptions, resume_from: PruningCheckpoint | None,
                   on_iteration: IterationCallback | None, on_fine_tune_epoch: FineTuneCallback | None,
-                  acceptance: ImageData | None = None) -> Session:
-    """Move the data to the device once, check the network takes it, trace it (an untraceable
-    network fails here, before any work), and set up the cost and distillation."""
+                  acceptance: DataSource | None = None) -> Session:
+    """Check the network takes the data (sources: in-memory sets are on the device already),
+    trace it (an untraceable network fails here, before any work), and set up the cost and
+    distillation."""
     device = resolve_device(train_opts.execution_environment)
-    val = _on_device(to_image_data(train_opts.validation_data), device)
-    check_network_input(net, data)
-    distributed.check_batch(min(train_opts.mini_batch_size, len(data)))
-    example = to_float(data.images[:1]).to(device)
+    check_network_input(net, data, loss)
+    if data.controls_order:
+        distributed.check_batch(min(train_opts.mini_batch_size, len(data)))
+    example = data.example(1)[0]  # (1, ...) on the device
     traced = graph.trace_channels(net, (example.to(next(net.parameters()).device),))
     cost_kind = COSTS[opts.cost]
     # The unpruned network, on the device and never trained: distillation's teacher and the
@@ -146,20 +162,19 @@ def start_session(net: nn.Module, data: ImageData, loss: LossFn, train_opts: Tra
         Distillation(unpruned, opts.distillation_weight, opts.distillation_temperature)
     if resume_from is None:
         best, best_trace, pending = prepare_model(copy.deepcopy(net), device), traced, None
-        info = PruningInfo(original_learnables=count_learnables(net), original_macs=count_macs(traced.gm).total)
+        info = PruningInfo(original_learnables=count_learnables(net), original_macs=count_macs(traced.gm).total,
+                           objective_metric=train_opts.objective_metric_name,
+                           higher_is_better=direction(train_opts.metrics, train_opts.objective_metric_name))
     else:
         best, best_trace, pending = prepare_model(resume_from.network, device), None, resume_from.fine_tune
         info = resume_from.info
     info.time_budget_s = opts.time_budget_s
     if acceptance is not None:
-        info.acceptance = {"images": len(acceptance), "confidence": opts.confidence, "selection_images": len(val)}
-    return Session(net, _on_device(data, device), loss, train_opts.replace(validation_data=val), opts, device,
-                   example, cost, distillation, on_iteration, on_fine_tune_epoch, best, best_trace, info, pending,
-                   None if acceptance is None else _on_device(acceptance, device))
+        info.acceptance = {"images": len(acceptance), "confidence": opts.confidence,
+                           "selection_images": len(train_opts.validation_data)}
+    return Session(net, data, loss, train_opts, opts, device, example, cost, distillation, on_iteration,
+                   on_fine_tune_epoch, best, best_trace, info, pending, acceptance)
 
 def count_learnables(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
-
-def _on_device(data: ImageData, device: torch.device) -> ImageData:
-    return ImageData(data.images.to(device), data.labels.to(device), data.classes)

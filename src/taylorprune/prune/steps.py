@@ -8,6 +8,7 @@ checkpoint of iteration k-1 makes the same choices as one that never stopped.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -18,10 +19,9 @@ from torch import nn
 
 from .. import graph
 from ..analysis import count_macs
-from ..data import ImageData
 from ..importance import IMPORTANCE, normalize_per_layer
 from ..train import TrainingState, TrainingStopReason, evaluate, train_network
-from ..train.batches import iterate_batches
+from ..train.sources import DataSource, subset_source
 from . import timing
 from .acceptance import Evidence, evidence
 from .candidates import candidates_from_graph, describe_unprunable, score_points
@@ -45,7 +45,7 @@ def baseline(s: Session) -> PruningRecord:
     """
     start = time.perf_counter()
     with s.timed("validation"):
-        value = evaluate(s.best, s.val, device=s.device)[s.metric]
+        value = _evaluate(s, s.best, s.val)
     proof = decide(s, s.best, value)
     timing.start(s, (time.perf_counter() - start) / (len(s.val) + (proof.count if s.acceptance is not None else 0)))
     with s.timed(s.cost.phase):
@@ -54,7 +54,7 @@ def baseline(s: Session) -> PruningRecord:
     record = _with(PruningRecord(0, s.info.original_learnables, 0.0, proof.value, s.meets(proof),
                                  s.info.original_macs, validation_low=low, validation_high=high), measured)
     s.info.pruning_history.append(record)
-    s.log(f"unpruned network: {_figure(s, record)} (threshold {s.opts.validation_threshold:g}), "
+    s.log(f"unpruned network: {_figure(s, record)} ({s.bound}), "
           f"{s.info.original_learnables:,} learnables{s.cost.describe(record, record)}{timing.left_text(s, ', ')}")
     return record
 
@@ -64,7 +64,7 @@ def time_evaluation(s: Session) -> None:
     if s.opts.time_budget_s is None:
         return
     start = time.perf_counter()
-    evaluate(s.best, s.val, device=s.device)
+    _evaluate(s, s.best, s.val)
     timing.start(s, (time.perf_counter() - start) / len(s.val))
 
 
@@ -74,8 +74,13 @@ def decide(s: Session, net: nn.Module, fine_tuned_value: float) -> Evidence:
     if s.acceptance is None:
         return evidence(s.metric, fine_tuned_value, len(s.val), 0.0)
     with s.timed("acceptance"):
-        value = evaluate(net, s.acceptance, device=s.device)[s.metric]
+        value = _evaluate(s, net, s.acceptance)
     return evidence(s.metric, value, len(s.acceptance), s.opts.confidence)
+
+
+def _evaluate(s: Session, net: nn.Module, data: DataSource) -> float:
+    """The objective metric of ``net`` on ``data``."""
+    return evaluate(net, data, metrics=s.train_opts.metrics, loss=s.loss, device=s.device)[s.metric]
 
 
 def _with(record: PruningRecord, measured: dict[str, float]) -> PruningRecord:
@@ -91,9 +96,9 @@ def _bounds(proof: Evidence) -> tuple[float | None, float | None]:
 
 
 def _figure(s: Session, record: PruningRecord) -> str:
-    text = f"validation {s.metric} {record.validation_metric:.2f}"
+    text = f"validation {s.metric} {record.validation_metric:.4g}"
     if record.validation_low is not None:
-        text += f" ({100 * s.opts.confidence:g}% lower bound {record.validation_low:.2f})"
+        text += f" ({100 * s.opts.confidence:g}% lower bound {record.validation_low:.4g})"
     return text
 
 
@@ -131,12 +136,13 @@ def resumed_step(s: Session, iteration: int) -> Step | None:
 
 
 def score_batches(s: Session, iteration: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """num_importance_score_iterations mini-batches of training data, drawn from (seed, iteration)."""
+    """num_importance_score_iterations mini-batches of training data, drawn from (seed, iteration)
+    (from a user's DataLoader: its first ones)."""
     generator = torch.Generator().manual_seed(s.train_opts.seed * 1_000_003 + iteration)
     order = torch.randperm(len(s.data), generator=generator)
     size = min(s.train_opts.mini_batch_size, len(s.data))
     order = order[: size * s.opts.num_importance_score_iterations]
-    return iterate_batches(s.data.images, s.data.labels, order, size, shard=True)
+    return itertools.islice(s.data.batches(order, size, shard=True), s.opts.num_importance_score_iterations)
 
 
 def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None,
@@ -167,17 +173,18 @@ def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None,
     for r in tinfo.training_history:
         s.info.training_history.append(PrunedTrainingRecord(iteration, r.iteration, r.loss, r.accuracy, r.learn_rate))
     for v in tinfo.validation_history:
-        s.info.validation_history.append(PrunedValidationRecord(iteration, v.iteration, v.loss, v.accuracy, v.is_best))
+        s.info.validation_history.append(PrunedValidationRecord(iteration, v.iteration, v.loss, v.accuracy, v.is_best,
+                                                                v.metrics[s.metric]))
     chosen = [v for v in tinfo.validation_history if v.iteration == tinfo.output_network_iteration]
     record = chosen[-1] if chosen else tinfo.validation_history[-1]
-    return net, getattr(record, s.metric), tinfo.stop_reason == TrainingStopReason.DIVERGED
+    return net, record.metrics[s.metric], tinfo.stop_reason == TrainingStopReason.DIVERGED
 
 
-def _subset(s: Session, iteration: int, images: int, epochs: int) -> ImageData:
-    """``images // epochs`` training images drawn from (seed, iteration), apart from the scoring draw."""
+def _subset(s: Session, iteration: int, images: int, epochs: int) -> DataSource:
+    """``images // epochs`` training examples drawn from (seed, iteration), apart from the scoring draw."""
     generator = torch.Generator().manual_seed(s.train_opts.seed * 1_000_003 + 500_000 + iteration)
     chosen = torch.randperm(len(s.data), generator=generator)[: max(images // epochs, 1)]
-    return s.data.subset(chosen.to(s.data.images.device))
+    return subset_source(s.data, chosen)
 
 
 def record(s: Session, iteration: int, tuned: nn.Module, value: float,
@@ -198,7 +205,9 @@ def record(s: Session, iteration: int, tuned: nn.Module, value: float,
     s.info.pruning_history.append(rec)
     s.log(f"iteration {iteration}: {learnables:,} learnables ({100 * fewer:.1f}% fewer), "
           f"{macs / s.info.original_macs:.3f}x the MACs{s.cost.describe(rec, first)}, "
-          f"{_figure(s, rec)}{'' if rec.meets_threshold else ' - below the threshold'}{timing.left_text(s, ', ')}")
+          f"{_figure(s, rec)}"
+          f"{'' if rec.meets_threshold else (' - below the floor' if s.higher_is_better else ' - above the ceiling')}"
+          f"{timing.left_text(s, ', ')}")
     return rec, trace
 
 
@@ -238,5 +247,5 @@ def final_fine_tuning(s: Session) -> None:
     s.info.final_fine_tuning = {"epochs": images / len(s.data) if images else epochs, "images": images,
                                 "validation_before": before, "validation_after": proof.value,
                                 "validation_low": low, "validation_high": high, "kept": kept}
-    s.log(f"final fine-tuning: validation {s.metric} {before:.2f} -> {proof.value:.2f}"
+    s.log(f"final fine-tuning: validation {s.metric} {before:.4g} -> {proof.value:.4g}"
           f"{'' if kept else ' (not better: kept the network before it)'}{timing.left_text(s, ', ')}")

@@ -6,19 +6,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..prune.history import PruningInfo
+from ..train.metrics import unit
 from .summary import summary_lines
 
 
-def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None, threshold: float,
+def pruning_report(info: PruningInfo, original: int, test_value: float | None, threshold: float,
                    macs: tuple[int, int] | None = None, latency: Sequence[Mapping[str, Any]] = ()) -> str:
-    """report.md of a run; ``macs`` is (before, after) per example, ``latency`` rows as in result.json."""
+    """report.md of a run; ``test_value`` is the objective metric on the test data, ``macs`` is
+    (before, after) per example, ``latency`` rows as in result.json."""
     if not info.pruning_history:  # stopped before the unpruned network was evaluated
         return "\n".join(["# Pruning report", "", *summary_lines(info), "", "Nothing was measured.", ""])
     first = info.pruning_history[0]
     rows = [
         ("learnables", f"{original:,}", f"{info.learnables:,}"),
         ("parameter memory (fp32)", _kib(original), _kib(info.learnables)),
-        ("validation metric", f"{first.validation_metric:.2f}", f"{info.validation_metric or first.validation_metric:.2f}"),
+        (f"validation {info.objective_metric}", f"{first.validation_metric:.4g}",
+         f"{info.validation_metric or first.validation_metric:.4g}"),
     ]
     if macs is not None:
         rows.insert(2, ("MACs per example", f"{macs[0]:,}", f"{macs[1]:,} ({macs[1] / macs[0]:.3f}×)"))
@@ -27,13 +30,16 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
     lines = ["# Pruning report", "", *summary_lines(info), "",
              "| | before | after |", "| --- | --- | --- |",
              *[f"| {a} | {b} | {c} |" for a, b, c in rows], ""]
-    lines += [*_evidence_lines(info, test_accuracy, threshold), ""]
+    lines += [*_evidence_lines(info, test_value, threshold), ""]
     final = info.final_fine_tuning
     if final:
         size = f"{final['images']:,} images" if final.get("images") else f"{final['epochs']:g} epochs"
-        lines += [f"Final fine-tuning: {size}, validation {final['validation_before']:.2f} -> "
-                  f"{final['validation_after']:.2f}" + ("" if final["kept"] else " (not better: not kept)") + ".", ""]
-    lines += [f"Validation threshold: {threshold:g}. Pruning iterations run: {len(info.pruning_history) - 1}; "
+        lines += [f"Final fine-tuning: {size}, validation {final['validation_before']:.4g} -> "
+                  f"{final['validation_after']:.4g}" + ("" if final["kept"] else " (not better: not kept)") + ".", ""]
+    bound = "floor" if info.higher_is_better else "ceiling"
+    lines += [f"Validation threshold: {threshold:g}, a {bound} on {info.objective_metric} "
+              f"({'higher' if info.higher_is_better else 'lower'} is better). "
+              f"Pruning iterations run: {len(info.pruning_history) - 1}; "
               f"accepted: {len(info.plans)}. {_time_line(info)}", "",
               *_iteration_table(info)]
     if info.plot_path:
@@ -41,25 +47,31 @@ def pruning_report(info: PruningInfo, original: int, test_accuracy: float | None
     return "\n".join(lines) + "\n"
 
 
-def _evidence_lines(info: PruningInfo, test_accuracy: float | None, threshold: float) -> list[str]:
+def _evidence_lines(info: PruningInfo, test_value: float | None, threshold: float) -> list[str]:
     """How steps were decided, the returned network's validation figure with its interval, and its test figure."""
     value, bounds, accept = info.validation_metric, info.validation_bounds, info.acceptance
+    metric, percent = info.objective_metric, unit(info.objective_metric)
     lines = []
-    if accept and accept.get("confidence"):
+    if accept and accept.get("confidence") and bounds is not None:
         level = f"{100 * accept['confidence']:g}%"
-        lines.append(f"Decisions: a step was kept when the one-sided {level} lower bound (Wilson) of its accuracy "
-                     f"on {accept['images']:,} acceptance images met {threshold:g}; those images were used for "
-                     f"nothing else ({accept['selection_images']:,} other validation images picked each "
+        lines.append(f"Decisions: a step was kept when the one-sided {level} lower bound (Wilson) of its {metric} "
+                     f"on {accept['images']:,} acceptance examples met {threshold:g}; those examples were used for "
+                     f"nothing else ({accept['selection_images']:,} other validation examples picked each "
                      "fine-tuning's best epoch).")
-        if value is not None and bounds is not None:
-            lines.append(f"Returned network: validation accuracy {value:.2f}% on the acceptance images, "
-                         f"{level} bounds {bounds[0]:.2f}-{bounds[1]:.2f}%.")
+        if value is not None:
+            lines.append(f"Returned network: validation {metric} {value:.4g}{percent} on the acceptance examples, "
+                         f"{level} bounds {bounds[0]:.4g}-{bounds[1]:.4g}{percent}.")
+    elif accept and accept.get("confidence"):
+        lines.append(f"Decisions: the plain {metric} on {accept['images']:,} acceptance examples against "
+                     f"{threshold:g} (no confidence bound for this metric); those examples were used for nothing else.")
+        if value is not None:
+            lines.append(f"Returned network: validation {metric} {value:.4g}{percent} on the acceptance examples.")
     elif value is not None:
         lines.append(f"Decisions: the plain validation figure against {threshold:g} (MATLAB's rule). "
-                     f"Returned network: validation {value:.2f}.")
-    if test_accuracy is not None:
-        lines.append(f"Test accuracy of the returned network: {test_accuracy:.2f}%. The test set was never used "
-                     "for a decision.")
+                     f"Returned network: validation {metric} {value:.4g}{percent}.")
+    if test_value is not None:
+        lines.append(f"Test {metric} of the returned network: {test_value:.4g}{percent}. The test data was never "
+                     "used for a decision.")
     return [" ".join(lines)] if lines else []
 
 
@@ -80,11 +92,11 @@ def _iteration_table(info: PruningInfo) -> list[str]:
         columns.append(("MACs", lambda r: f"{r.macs / first.macs:.3f}×"))
     if first.latency_ms:
         columns.append(("latency", lambda r: f"{r.latency_ms:.2f} ms ({r.latency_ms / first.latency_ms:.3f}×)"))
-    columns.append(("validation", lambda r: f"{r.validation_metric:.2f}"))
+    columns.append((f"validation {info.objective_metric}", lambda r: f"{r.validation_metric:.4g}"))
     if any(r.validation_low is not None for r in info.pruning_history):
-        columns.append(("lower bound", lambda r: "" if r.validation_low is None else f"{r.validation_low:.2f}"))
+        columns.append(("lower bound", lambda r: "" if r.validation_low is None else f"{r.validation_low:.4g}"))
     if any(r.fine_tuning_images for r in info.pruning_history):
-        columns.append(("fine-tuning images", lambda r: f"{r.fine_tuning_images:,}"))
+        columns.append(("fine-tuning examples", lambda r: f"{r.fine_tuning_images:,}"))
     columns.append(("meets threshold", lambda r: "yes" if r.meets_threshold else "no"))
     return ["| " + " | ".join(name for name, _ in columns) + " |", "|" + " --- |" * len(columns),
             *["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in info.pruning_history]]

@@ -5,10 +5,12 @@ from .distill import Distillation, distillation_loss
 from .evaluate import evaluate, test_net
 from .history import TrainingInfo, TrainingRecord, TrainingStopReason, ValidationRecord
 from .loop import TrainingState, train_network
+from .metrics import MetricFunction
 from .options import TrainingOptions
 
 __all__ = [
     "Distillation",
+    "MetricFunction",
     "TrainingInfo",
     "TrainingOptions",
     "TrainingRecord",

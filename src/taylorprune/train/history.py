@@ -7,13 +7,24 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+# Less measured training time than this gives a rate that is mostly timer and scheduling noise.
+MIN_TIMED_SECONDS = 0.05
+
+
+def images_per_second(images: int, seconds: float) -> float | None:
+    """Throughput over wall time of finished work (``seconds`` measured after the device caught up).
+
+    None while too little time was measured to tell: no rate is better than a wild one.
+    """
+    return images / seconds if images > 0 and seconds >= MIN_TIMED_SECONDS else None
+
 
 @dataclass
 class TrainingRecord:
     iteration: int  # 1-based, counted over the whole run
     epoch: float  # fractional epoch at the end of this iteration
     loss: float  # mini-batch training loss
-    accuracy: float  # mini-batch training accuracy, percent (on augmented images)
+    accuracy: float  # mini-batch training accuracy, percent (on augmented images); NaN unless classifying
     learn_rate: float
 
 
@@ -21,8 +32,9 @@ class TrainingRecord:
 class ValidationRecord:
     iteration: int
     epoch: float
-    loss: float  # mean cross-entropy on the validation data
-    accuracy: float  # percent
+    loss: float  # mean loss on the validation data
+    accuracy: float  # percent; NaN when "accuracy" is not among the metrics
+    metrics: dict[str, float] = field(default_factory=dict)  # every metric by name, the loss included
     is_best: bool = False  # best so far by the objective metric
 
 

@@ -1,0 +1,64 @@
+"""View sizes read from shapes: a size that counts the viewed tensor's own channels follows
+a plan; one read from another tensor's channels is made to follow by joining the two sets
+of channels, when its arithmetic allows; otherwise those channels freeze."""
+
+import random
+
+import torch
+from torch import nn
+
+from taylorprune import graph
+
+from .nets import check_oracle, random_plan, randomize_norms
+
+X = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+
+
+class ShapeSizedViews(nn.Module):
+    def __init__(self, size: str) -> None:
+        super().__init__()
+        self.size = size
+        self.a, self.b = nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.a(x)
+        n, c, h, w = x.size()
+        y = self.b(x)
+        # Own: y's channels are b's. Foreign: c counts a's. Odd: c - 4 gives b's 4 here only.
+        c = y.size(1) if self.size == "own" else c
+        half = c - 4 if self.size == "odd" else c // 2
+        y = y.view(n, 2, half, h, w).transpose(1, 2).reshape(n, 2 * half, h, w)  # shuffle
+        return self.fc(y.mean((2, 3)))
+
+
+def _net(size):
+    torch.manual_seed(0)
+    return randomize_norms(ShapeSizedViews(size).double().eval())
+
+
+def _group_of(cg, tensor):
+    return next(g for g in cg.groups if any(m.tensor == tensor and m.dim == 0 for m in g.members))
+
+
+def test_view_sized_by_its_own_channel_count_follows_the_plan():
+    model = _net("own")
+    cg = graph.trace_channels(model, X)
+    b = _group_of(cg, "b.weight")
+    assert b.prunable and b.exact and b.size == 4  # the shuffle pairs channel i with i + 4
+    assert _group_of(cg, "a.weight") is not b
+    check_oracle(model, X, random_plan(cg, random.Random(0), fraction=0.5), cg)
+
+
+def test_view_sized_by_another_tensors_count_joins_the_two():
+    model = _net("foreign")
+    cg = graph.trace_channels(model, X)
+    b = _group_of(cg, "b.weight")
+    assert b.prunable and _group_of(cg, "a.weight") is b  # a's count sizes b's view
+    check_oracle(model, X, random_plan(cg, random.Random(0), fraction=0.5), cg)
+
+
+def test_view_size_that_cannot_follow_freezes():
+    cg = graph.trace_channels(_net("odd"), X)
+    b = _group_of(cg, "b.weight")
+    assert not b.prunable and "another tensor's channel count" in b.reason

@@ -1,5 +1,6 @@
 """The command line end to end on a tiny image folder and a tiny network."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -161,11 +162,24 @@ def test_pruning_flags_build_the_same_options_as_python():
     args = _subparser("prune").parse_args([
         "--min-accuracy", "70", "--goal", "0.4", "--increment", "0.1", "--min-increment", "none",
         "--layers", "layer1.0.conv1,layer2.0.conv1", "--budget-epochs", "12", "--cost", "macs",
-        "--distill", "0", "--validation", "300"])
+        "--distill", "0", "--validation", "300", "--time-budget", "2m30s", "--confidence", "0.9",
+        "--acceptance-share", "0.5", "--validation-seed", "3"])
     assert options_from_args(PruningOptions, args) == PruningOptions(
         validation_threshold=70.0, learnables_reduction_goal=0.4, learnables_reduction_increment=0.1,
         min_increment=None, layer_names=("layer1.0.conv1", "layer2.0.conv1"), fine_tuning_budget_epochs=12,
-        cost="macs", distillation_weight=0.0, validation_split=300.0)
+        cost="macs", distillation_weight=0.0, validation_split=300.0, time_budget_s=150.0, confidence=0.9,
+        acceptance_share=0.5, validation_seed=3)
+
+
+@pytest.mark.parametrize("flag, value, field", [("--confidence", "1", "confidence"),
+                                                ("--acceptance-share", "0", "acceptance_share"),
+                                                ("--validation-seed", "-1", "validation_seed"),
+                                                ("--time-budget", "0", "time budget")])
+def test_a_budget_or_confidence_flag_out_of_range_is_one_error_line(flag, value, field, capsys):
+    with pytest.raises(SystemExit) if flag == "--time-budget" else contextlib.nullcontext():
+        assert main(["prune", flag, value, "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert field in err and "Traceback" not in err
 
 
 def test_a_bad_flag_value_names_the_type(capsys):

@@ -2,10 +2,14 @@ import math
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from taylorprune.data import ImageData
 from taylorprune.errors import InputError
 from taylorprune.prune.acceptance import evidence, meets_floor, split_for_decisions, wilson_bounds
+from taylorprune.train.sources import InMemory, as_source
+
+CPU = torch.device("cpu")
 
 
 def clopper_pearson_low(correct: int, total: int, confidence: float) -> float:
@@ -75,22 +79,39 @@ def test_bad_proportions_and_confidences_are_input_errors() -> None:
             wilson_bounds(*args)
 
 
-def held_out(n: int, classes: int = 10) -> ImageData:
+def held_out(n: int, classes: int = 10) -> InMemory:
+    """n images whose id is written in base 256 into their first two pixels."""
     labels = torch.arange(n) % classes
-    images = torch.arange(n).remainder(256).to(torch.uint8).view(n, 1, 1, 1).expand(n, 3, 2, 2).contiguous()
-    return ImageData(images, labels, tuple(map(str, range(classes))))
+    ids = torch.arange(n)
+    images = torch.zeros(n, 3, 2, 2, dtype=torch.uint8)
+    images[:, 0, 0, 0], images[:, 0, 0, 1] = (ids % 256).to(torch.uint8), (ids // 256).to(torch.uint8)
+    return InMemory(ImageData(images, labels, tuple(map(str, range(classes)))), CPU)
+
+
+def _ids(part: InMemory) -> torch.Tensor:
+    pixels = part.data.images[:, 0, 0].long()
+    return pixels[:, 0] + 256 * pixels[:, 1]
 
 
 def test_decision_split_is_disjoint_stratified_and_seeded() -> None:
     data = held_out(5000)
     selection, acceptance = split_for_decisions(data, 0.8, seed=0)
     assert (len(selection), len(acceptance)) == (1000, 4000)
-    assert acceptance.labels.bincount().tolist() == [400] * 10
-    both = torch.cat([selection.images[:, 0, 0, 0], acceptance.images[:, 0, 0, 0]]).long()
-    assert both.bincount(minlength=256).sum() == 5000  # every image once (ids mod 256)
+    assert acceptance.data.labels.bincount().tolist() == [400] * 10
+    both = torch.cat([_ids(selection), _ids(acceptance)])
+    assert torch.equal(both.sort().values, torch.arange(5000))  # every image exactly once
     again = split_for_decisions(data, 0.8, seed=0)[1]
     other = split_for_decisions(data, 0.8, seed=1)[1]
-    assert torch.equal(again.images, acceptance.images) and not torch.equal(other.images, acceptance.images)
+    assert torch.equal(_ids(again), _ids(acceptance)) and not torch.equal(_ids(other), _ids(acceptance))
+
+
+def test_decision_split_of_a_dataset_is_disjoint_and_a_dataloader_is_refused() -> None:
+    dataset = TensorDataset(torch.rand(50, 3, 2, 2), torch.arange(50) % 10)
+    selection, acceptance = split_for_decisions(as_source(dataset, CPU), 0.8, seed=0)
+    assert (len(selection), len(acceptance)) == (10, 40)
+    assert set(selection.dataset.indices).isdisjoint(acceptance.dataset.indices)
+    with pytest.raises(InputError, match="DataLoader cannot be split into selection and acceptance"):
+        split_for_decisions(as_source(DataLoader(dataset, batch_size=10), CPU), 0.8, seed=0)
 
 
 def test_decision_split_works_down_to_two_images() -> None:

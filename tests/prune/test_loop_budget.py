@@ -1,8 +1,19 @@
 """The loop's time budget and its confidence-bound decisions on an acceptance split."""
 
-import pytest
+import copy
+import json
 
-from taylorprune.prune import StopReason, budget, count_learnables
+import pytest
+import torch
+
+from taylorprune.prune import (
+    PruningCheckpoint,
+    PruningInfo,
+    StopReason,
+    budget,
+    count_learnables,
+    timing,
+)
 from taylorprune.prune.acceptance import wilson_bounds
 from tests.prune.helpers import VAL, run_pruning
 
@@ -55,3 +66,62 @@ def test_a_budgeted_run_fine_tunes_steps_on_planned_images_and_ends_with_a_final
     if final is not None:  # sized in images by the budget, judged on the acceptance split
         assert final["images"] > 0 and final["validation_before"] == steps[-1].validation_metric
         assert final["validation_low"] < final["validation_after"]
+
+
+def _fixed_plan(s):
+    """Two mini-batches per step for four steps, then the final fine-tuning: a plan no clock changes."""
+    done = len(s.info.pruning_history) - 1
+    return budget.Plan(64 if done < 4 else 0, 64, 1000.0 - timing.elapsed(s))
+
+
+def _checkpoints(trained, **request):
+    """The uninterrupted run and what its run folder held after each accepted iteration."""
+    saved = []
+
+    def on_iteration(iteration, best, info):
+        saved.append(PruningCheckpoint(copy.deepcopy(best), PruningInfo.from_dict(json.loads(json.dumps(info.to_dict())))))
+
+    whole, info = run_pruning(trained, on_iteration=on_iteration, **request)
+    return whole, info, saved
+
+
+def test_a_resumed_budgeted_run_keeps_its_plan_and_step_sizes_and_reaches_the_same_network(trained, monkeypatch):
+    """With the clock taken out of the plan, a run resumed after its second accepted step continues
+    with the budget's shares it fixed at the start and with the step size the margin had reached."""
+    monkeypatch.setattr(timing, "plan", _fixed_plan)
+    monkeypatch.setattr(timing, "deadline", lambda s: None)
+    request = dict(validation_threshold=0.0, learnables_reduction_increment=0.05, learnables_reduction_goal=0.6,
+                   time_budget_s=1000.0)
+    whole, info, saved = _checkpoints(trained, **request)
+    steps = [r.learnables_reduction - p.learnables_reduction
+             for p, r in zip(info.pruning_history[:-1], info.pruning_history[1:], strict=True)]
+    assert len(info.plans) == 4 and steps[2] > 1.5 * steps[0]  # the margin grew the steps
+    checkpoint = saved[2]  # after the second accepted step
+    assert checkpoint.info.elapsed_s > 0 and checkpoint.info.budget_plan == info.budget_plan | {
+        "train_image_s": checkpoint.info.budget_plan["train_image_s"]}
+    spent = checkpoint.info.elapsed_s
+    resumed, again = run_pruning(trained, resume_from=checkpoint, **request)
+    assert again.plans == info.plans
+    assert {k: again.budget_plan[k] for k in ("total_s", "final_s", "step_s", "steps")} == \
+        {k: info.budget_plan[k] for k in ("total_s", "final_s", "step_s", "steps")}
+    assert again.elapsed_s > spent  # the time before the checkpoint counts
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_the_budget_is_for_the_whole_run_across_a_resume(trained, monkeypatch):
+    """A run whose checkpoint says it spent 28 s of a 30 s budget resumes with 2 s, less than the
+    safety margin: no step fits, and it returns the checkpoint's network (with a fresh 30 s it
+    would take steps)."""
+    request = dict(validation_threshold=0.0, learnables_reduction_increment=0.2, learnables_reduction_goal=0.6,
+                   time_budget_s=30.0)
+    with monkeypatch.context() as short:  # the run before the stop: short steps, whatever the budget
+        short.setattr(timing, "plan", _fixed_plan)
+        _, _, saved = _checkpoints(trained, **request)
+    checkpoint = saved[1]  # after the first accepted step
+    plans, learnables = list(checkpoint.info.plans), count_learnables(checkpoint.network)
+    checkpoint.info.elapsed_s = 28.0
+    resumed, info = run_pruning(trained, resume_from=checkpoint, **request)
+    assert info.stop_reason == StopReason.TIME and info.plans == plans
+    assert info.final_fine_tuning is None and info.elapsed_s >= 28.0
+    assert count_learnables(resumed) == learnables

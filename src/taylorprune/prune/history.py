@@ -91,6 +91,9 @@ class PruningInfo:
     # or None when the validation data decided as a whole (confidence 0, MATLAB's rule).
     acceptance: dict[str, Any] | None = None
     time_budget_s: float | None = None  # the wall-clock budget of the whole run, if one was given
+    # The budget's fixed shares and the last measured seconds per training image
+    # ({"total_s", "final_s", "step_s", "steps", "train_image_s"}), so a resumed run keeps its plan.
+    budget_plan: dict[str, Any] | None = None
     objective_metric: str = "accuracy"  # the metric validation_threshold applies to
     higher_is_better: bool = True  # True: the threshold is a floor; False: a ceiling
 

@@ -98,7 +98,10 @@ def compress_network_using_taylor_pruning(
     train_opts = train_opts.replace(validation_data=val)
     s = start_session(net, data, resolve_loss(loss, train_opts.label_smoothing), train_opts, opts, resume_from,
                       on_iteration, on_fine_tune_epoch, acceptance)
-    s.clock_start, s.report_images = clock_start, report_images
+    # A resumed run's clock also counts the time spent before its checkpoint (a budget is for the
+    # whole run); time lost between the checkpoint and the stop is repeated within what is left.
+    s.clock_start = clock_start - (resume_from.info.elapsed_s if resume_from is not None else 0.0)
+    s.report_images = report_images
     return _run(s)
 
 
@@ -115,7 +118,7 @@ def _budget_precision(train_opts: TrainingOptions, opts: PruningOptions) -> Trai
 
 
 def _run(s: Session) -> tuple[nn.Module, PruningInfo]:
-    start = min(s.clock_start, time.perf_counter() - s.info.elapsed_s)
+    start = s.clock_start
     try:
         if not s.info.pruning_history and steps.baseline(s).meets_threshold:
             steps.notify(s, 0)
@@ -139,8 +142,9 @@ def _search(s: Session) -> StopReason:
     history = s.info.pruning_history
     original = s.cost.size(history[0])
     goal = s.opts.learnables_reduction_goal * original
-    failures = sum(not r.meets_threshold for r in history[1:])
-    increment = s.opts.learnables_reduction_increment * original / 2**failures
+    increment = s.opts.learnables_reduction_increment * original
+    for k, r in enumerate(history[1:], 2):  # a resumed run continues with the step size it had reached
+        increment = timing.next_increment(s, increment, original, history[:k]) if r.meets_threshold else increment / 2
     for iteration in itertools.count(len(history)):
         removed = original - s.cost.size(s.last_accepted)
         stop = _stop_before(s, iteration, removed, goal)
@@ -159,7 +163,7 @@ def _search(s: Session) -> StopReason:
         rec, trace = steps.record(s, iteration, tuned, value, images or s.train_opts.max_epochs * len(s.data))
         if rec.meets_threshold:
             steps.accept(s, iteration, tuned, trace, step.plan)
-            increment = timing.next_increment(s, increment, original)  # few steps: sized by the margin left
+            increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
             continue
         minimum = s.opts.min_increment
         if minimum is None or increment / 2 < minimum * original * (1 - 1e-9):

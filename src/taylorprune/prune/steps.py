@@ -220,6 +220,8 @@ def accept(s: Session, iteration: int, tuned: nn.Module, trace: graph.ChannelGra
 
 
 def notify(s: Session, iteration: int) -> None:
+    """Tell the caller (to checkpoint) about a new best network, with the time spent so far."""
+    timing.checkpoint(s)
     if s.on_iteration is not None:
         with s.timed("callbacks"):
             s.on_iteration(iteration, s.best, s.info)

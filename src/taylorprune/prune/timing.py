@@ -22,10 +22,23 @@ def elapsed(s: Session) -> float:
 
 
 def start(s: Session, eval_image_s: float) -> None:
-    """Fix the budget's reserves from the seconds one evaluated image took, ``elapsed`` into the run."""
-    s.costs = Costs(eval_image_s=eval_image_s)
+    """Fix the budget's reserves from the seconds one evaluated image took, ``elapsed`` into the run.
+
+    A resumed run keeps the shares its checkpoint fixed and its last measured training rate;
+    evaluation is timed afresh (the machine may differ).
+    """
+    saved = dict(s.info.budget_plan or {})
+    s.costs = Costs(eval_image_s=eval_image_s, train_image_s=saved.pop("train_image_s", None))
     if s.opts.time_budget_s is not None:
-        s.budget = budget.start_budget(s.opts.time_budget_s, elapsed(s), s.costs, sizes(s))
+        s.budget = budget.Budget(**saved) if saved else \
+            budget.start_budget(s.opts.time_budget_s, elapsed(s), s.costs, sizes(s))
+
+
+def checkpoint(s: Session) -> None:
+    """Put the time spent so far, and the budget's plan, into the history a checkpoint saves."""
+    s.info.elapsed_s = elapsed(s)
+    if s.budget is not None:
+        s.info.budget_plan = {**dataclasses.asdict(s.budget), "train_image_s": s.costs.train_image_s}
 
 
 def sizes(s: Session) -> Sizes:
@@ -80,13 +93,13 @@ def left_text(s: Session, prefix: str = "") -> str:
     return f"{prefix}{int(left // 60)}m{int(left % 60):02d}s of {total} left"
 
 
-def next_increment(s: Session, increment: float, original: float) -> float:
-    """The step after an accepted one: under a budget sized by the margin left
-    (budget.next_increment, from the last two accepted steps), else unchanged."""
+def next_increment(s: Session, increment: float, original: float, history: list[PruningRecord]) -> float:
+    """The step after an accepted one (the last of ``history``): under a budget sized by the
+    margin left (budget.next_increment, from the last two accepted steps), else unchanged."""
     if s.budget is None:
         return increment
-    before, last = [r for r in s.info.pruning_history if r.meets_threshold][-2:]
-    sign = 1.0 if s.metric == "accuracy" else -1.0
+    before, last = [r for r in history if r.meets_threshold][-2:]
+    sign = 1.0 if s.higher_is_better else -1.0
 
     def cautious(r: PruningRecord) -> float:
         return r.validation_low if r.validation_low is not None else r.validation_metric

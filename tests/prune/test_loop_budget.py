@@ -5,17 +5,20 @@ import json
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
+from taylorprune.errors import InputError
 from taylorprune.prune import (
     PruningCheckpoint,
     PruningInfo,
     StopReason,
     budget,
+    compress_network_using_taylor_pruning,
     count_learnables,
     timing,
 )
 from taylorprune.prune.acceptance import wilson_bounds
-from tests.prune.helpers import VAL, run_pruning
+from tests.prune.helpers import TRAIN, VAL, run_pruning, tiny_options
 
 
 def test_steps_are_decided_by_the_lower_bound_on_the_acceptance_split(trained):
@@ -36,7 +39,7 @@ def test_steps_are_decided_by_the_lower_bound_on_the_acceptance_split(trained):
 def test_confidence_zero_decides_on_the_plain_validation_figure(trained):
     _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,
                           learnables_reduction_goal=0.4, confidence=0.0)
-    assert info.acceptance is None and info.validation_bounds is None
+    assert info.acceptance is None and info.validation_bounds is None and "acceptance" not in info.time_split
     assert all(r.validation_low is None and r.meets_threshold == (r.validation_metric >= 50.0)
                for r in info.pruning_history)
     best = {r.pruning_iteration: r.accuracy for r in info.validation_history if r.is_best}
@@ -125,3 +128,10 @@ def test_the_budget_is_for_the_whole_run_across_a_resume(trained, monkeypatch):
     assert info.stop_reason == StopReason.TIME and info.plans == plans
     assert info.final_fine_tuning is None and info.elapsed_s >= 28.0
     assert count_learnables(resumed) == learnables
+
+
+def test_a_budget_with_a_dataloader_is_refused_before_any_work(trained):
+    loader = DataLoader(TensorDataset(TRAIN.images.float() / 255, TRAIN.labels), batch_size=32)
+    with pytest.raises(InputError, match="time budget fine-tunes each step on a share"):
+        compress_network_using_taylor_pruning(trained, loader, options=tiny_options(), validation_threshold=0.0,
+                                              time_budget_s=60.0)

@@ -41,13 +41,17 @@ def test_readme_custom_task():
     from tests.custom_data import DictSegmenter, squares
 
     net, train, val = DictSegmenter(), squares(48), squares(16, seed=1)
+
+    def loss(outputs, masks):
+        return torch.nn.functional.cross_entropy(outputs["out"], masks)
+
     miou = torchmetrics.JaccardIndex(task="multiclass", num_classes=2)
     opts = tp.TrainingOptions(max_epochs=2, mini_batch_size=16, initial_learn_rate=0.05, validation_data=val,
                               metrics=[miou], objective_metric_name="MulticlassJaccardIndex",
                               output_network="best-validation", verbose=False, execution_environment="cpu")
-    net, _ = tp.train_network(net, train, "crossentropy", opts)
+    net, _ = tp.train_network(net, train, loss, opts)
     pruned, info = tp.compress_network_using_taylor_pruning(
-        net, train, "crossentropy", opts.replace(max_epochs=1), validation_threshold=0.3,
+        net, train, loss, opts.replace(max_epochs=1), validation_threshold=0.3,
         learnables_reduction_goal=0.2, learnables_reduction_increment=0.1, num_importance_score_iterations=2)
     assert info.objective_metric == "MulticlassJaccardIndex" and info.higher_is_better
     assert info.validation_metric >= 0.3 and tp.count_learnables(pruned) < tp.count_learnables(net)

@@ -37,9 +37,10 @@ MIN_STEP_SHARE = 0.25  # a step runs only if this share of a planned step's fine
 MAX_INCREMENT = 0.15  # the largest step next_increment proposes, a fraction of the original cost
 SAFETY_SHARE = 0.03  # of the budget, kept free for what the clock does not see
 SAFETY_MIN_S = 5.0
-# Before the first fine-tuning is timed: a training image costs this many evaluated images
-# (forward + backward + update, and the teacher's forward when distilling; measured on the
-# 2-core CPU at 3.5-5x, see docs/cpu-budget.md). Replaced by the measurement after one step.
+# Before the first fine-tuning is timed: a training image is assumed to cost this many evaluated
+# images (forward + backward + update, and the teacher's forward when distilling). A prior, not a
+# measurement: cpu_levers.json's medians give 8-11x at a load of ~16 (docs/cpu-budget.md).
+# Replaced by the measurement after the first step.
 TRAIN_OVER_EVAL = 5.0
 
 

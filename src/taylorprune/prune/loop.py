@@ -108,8 +108,10 @@ def compress_network_using_taylor_pruning(
 def _budget_precision(train_opts: TrainingOptions, opts: PruningOptions) -> TrainingOptions:
     """Under a time budget on a CPU with native bf16, "auto" precision fine-tunes in bf16 autocast.
 
-    Measured on the 2-core development CPU (docs/cpu-budget.md); a CPU without native bf16
-    emulates it, slower than fp32, so it stays in fp32, as does every run without a budget.
+    A CPU without native bf16 emulates it, slower than fp32, so it stays in fp32, as does every
+    run without a budget. Whether native bf16 is faster for these networks is not settled: the
+    only measurement (benchmarks/results/cpu_levers.json) ran at a load of ~16 on 2 cores and
+    its rounds scatter 3-4x (docs/cpu-budget.md). Decisions are evaluated in fp32 either way.
     """
     device = resolve_device(train_opts.execution_environment)
     if opts.time_budget_s is None or train_opts.precision != "auto" or device.type != "cpu" or not native_bf16():

@@ -41,6 +41,7 @@ from .report.markdown import pruning_report
 from .tasks import Task
 from .train import TrainingOptions, TrainingState, resolve_device, test_net
 from .train.metrics import metric_name, with_loss
+from .train.sources import as_source
 
 CHECKPOINT = "checkpoint.safetensors"
 _LATENCY = BenchmarkOptions(batch_sizes=(1, 128), runtimes=("pytorch",), warmup=3, repeats=10)  # the report's
@@ -58,6 +59,12 @@ class RunSpec:
     input_shape: tuple[int, ...]  # (C, H, W) of one example
     classes: tuple[str, ...]
     plans: tuple = ()  # channel plans already applied to the base before this run
+
+
+def report_images(test: Any) -> int:
+    """Examples evaluated after a run (the test data, the latency table): what a time budget keeps
+    time for. A DataLoader counts its examples, not its batches."""
+    return (len(as_source(test, torch.device("cpu"))) if test is not None else 0) + _LATENCY_IMAGES
 
 
 def prune_into_folder(
@@ -121,7 +128,7 @@ def prune_into_folder(
     pruned, info = compress_network_using_taylor_pruning(
         net, train, loss, options, pruning, on_iteration=save, on_fine_tune_epoch=save_fine_tune,
         resume_from=resume_from, budget_start=budget_start,
-        report_images=(len(test) if test is not None else 0) + _LATENCY_IMAGES)
+        report_images=report_images(test))
     # An unpruned network that fails the threshold is not a result; a stopped run measures nothing more.
     measure = info.stop_reason not in (StopReason.UNMET, StopReason.USER)
     test_value = _test(pruned, test, options, loss) if measure and test is not None else None

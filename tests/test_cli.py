@@ -56,13 +56,28 @@ def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys
     assert result["learnables"][1] == json.loads((out / "history.json").read_text())["learnables"]
     assert result["macs"][1] < result["macs"][0] and 0 <= result["test_accuracy"] <= 100
     assert result["fine_tuning_epochs"] == pytest.approx(result["iterations"] * 1, rel=0.01)
-    assert "MACs per example" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "MACs per example" in report
+    # The default rule: a 95% lower bound on an acceptance split; the test figure, never a decision's.
+    assert "lower bound (Wilson) of its accuracy" in report and "% bounds " in report
+    assert f"Test accuracy of the returned network: {result['test_accuracy']:.4g}%. The test data was never used " \
+        "for a decision." in report
     assert [t["batch"] for t in result["latency"]] == [1, 128]
     assert all(t["before_ms"] > 0 and t["after_ms"] > 0 for t in result["latency"])
     history = json.loads((out / "history.json").read_text())
     net = load_network(out / "model.safetensors", trust_code=True)
     assert sum(p.numel() for p in net.parameters()) == history["learnables"] < history["original_learnables"]
     assert net.eval()(torch.rand(2, 3, 8, 8)).shape == (2, 3)
+
+
+def test_a_budgeted_prune_reports_its_budget_and_time_split(folder, tmp_path):
+    out = tmp_path / "budgeted"
+    assert main(["prune", "--model", TINY, "--data", str(folder), "--min-accuracy", "0", "--goal", "0.3",
+                 "--batch-size", "32", "--validation", "30", "--score-iterations", "2", "--time-budget", "8s",
+                 "--out", str(out), "--quiet", "--execution-environment", "cpu"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["time_budget_s"] == 8.0 and result["stop_reason"]
+    assert "s of a 8 s budget (" in (out / "report.md").read_text()
 
 
 def test_prune_min_increment_none_is_matlabs_rule(folder, tmp_path):

@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 SHARED_DATA := ../shared/data/cifar10-jpeg.tar.gz
 DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 DATA_FLAG := $(if $(DATA),--data $(DATA),)
+# The main job's wall-clock budget, start-up to report (e.g. make prune TIME_BUDGET=1h).
+TIME_BUDGET ?= 15m
 
 .PHONY: setup test check lint typecheck prune
 
@@ -31,4 +33,4 @@ check: lint typecheck
 	$(BIN)/pytest -m "not slow"
 
 prune: setup
-	$(BIN)/taylorprune prune --model cifarnet --pretrained $(DATA_FLAG) --out runs/quickstart --force
+	$(BIN)/taylorprune prune --model cifarnet --pretrained $(DATA_FLAG) --time-budget $(TIME_BUDGET) --out runs/quickstart --force

@@ -24,7 +24,7 @@ import taylorprune
 from taylorprune.benchmark.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("torch", "torchvision", "numpy", "onnxruntime", "torch-pruning")  # as installed, where they are
+PACKAGES = ("torch", "torchvision", "numpy", "onnxruntime", "torch-pruning", "nvidia-modelopt")  # as installed, where they are
 
 
 def provenance(seed: int | None) -> dict[str, Any]:

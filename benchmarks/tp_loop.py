@@ -26,6 +26,14 @@ remain. r is bisected in (0, 1) for SEARCH_STEPS halvings, and the copy closest 
 is kept. (TP skips a group whose channels would all go, so at large r the removal can fall
 again; the bisection starts at r = 0.5, far beyond a 5% step.)
 
+With ``--like RUNDIR`` the loop replays one of our runs instead, for a comparison at equal
+learnables and equal fine-tuning images (a time-budgeted run decides its own schedule, so TP
+gets that schedule rather than a clock): step k prunes to the learnables our k-th accepted step
+kept, each step fine-tunes on an equal share of the images all our steps used (rejected ones
+included), and the result gets a final fine-tuning on as many images as ours had. Nothing is
+accepted or rejected: the result has our learnables, and its test accuracy is the comparison.
+Training, selection and acceptance splits are our run's (--split-seed, --seed, 0.8 share).
+
 Writes DIR/result.json, with the keys of the result.json of a `taylorprune prune` run folder,
 and DIR/model.pt (``torch.save`` of the module: TP changes module shapes in place, which the
 taylorprune file format, rebuilt from channel plans, cannot record). Ctrl-C, or
@@ -40,6 +48,7 @@ import contextlib
 import copy
 import itertools
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,10 +66,19 @@ from taylorprune.artifacts import resolve_network
 from taylorprune.data import ImageData, load_data, split_validation
 from taylorprune.models import builder_kwargs
 from taylorprune.prune import StopReason, count_learnables, default_fine_tuning_options
-from taylorprune.train import TrainingStopReason, evaluate, resolve_device, test_net, train_network
+from taylorprune.prune.acceptance import evidence, split_for_decisions
+from taylorprune.train import (
+    Distillation,
+    TrainingStopReason,
+    evaluate,
+    resolve_device,
+    test_net,
+    train_network,
+)
 from taylorprune.train.augment import to_float
 from taylorprune.train.batches import iterate_batches
 from taylorprune.train.device import prepare_model
+from taylorprune.train.sources import InMemory
 
 SCORE_BATCHES = 20  # mini-batches whose gradients TaylorImportance reads (MATLAB's and ours)
 SEARCH_STEPS = 12  # bisection halvings of the ratio: 1/4096 of the prunable channels
@@ -80,6 +98,25 @@ class Loop:
     epochs: int  # fine-tuning epochs per step
     batch_size: int
     seed: int
+    teacher: nn.Module | None = None  # the unpruned network, for distillation when replaying our run
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One of our runs, replayed: the learnables after each accepted step and the images spent."""
+
+    targets: tuple[int, ...]  # learnables our accepted steps kept, in order
+    step_images: int  # fine-tuning images per replayed step (all our steps' images, shared equally)
+    final_images: int  # images of our final fine-tuning (0: none)
+
+    @classmethod
+    def of_run(cls, folder: Path) -> Schedule:
+        history = json.loads((folder / "history.json").read_text())
+        steps = history["pruning_history"][1:]
+        targets = tuple(r["learnables"] for r in steps if r["meets_threshold"])
+        spent = sum(r["fine_tuning_images"] for r in steps)
+        final = history.get("final_fine_tuning") or {}  # spent whether or not it was kept
+        return cls(targets, spent // max(len(targets), 1), final.get("images") or 0)
 
 
 @dataclass
@@ -99,7 +136,13 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train, test = load_data(args.data)
-    train, val = split_validation(train, args.validation, seed=args.seed)
+    if args.like:  # our run's three-way split; selection picks epochs, acceptance is reported
+        train, held = split_validation(train, args.validation, seed=args.split_seed)
+        selection, accepting = split_for_decisions(InMemory(held, torch.device("cpu")), 0.8, seed=args.seed)
+        val, acceptance = selection.data, accepting.data  # InMemory in, InMemory out
+    else:
+        train, val = split_validation(train, args.validation, seed=args.seed)
+        acceptance = None
     device = resolve_device("auto")
     net = resolve_network(args.model, weights=args.weights, pretrained=args.weights is None,
                           **builder_kwargs(args.model, len(train.classes)))
@@ -107,18 +150,27 @@ def main() -> None:
     example = to_float(train.images[:1]).to(device)
     loop = Loop(on_device(train, device), on_device(val, device), example,
                 ignored_layers(net, example, args.ignore_residual), args.floor, args.increment, args.goal, args.epochs,
-                args.batch_size, args.seed)
+                args.batch_size, args.seed, copy.deepcopy(net).eval() if args.like else None)
     before = (count_learnables(net), macs(net, example))
     progress = Progress(net)
     start = time.perf_counter()
     try:
-        run_loop(loop, progress)
+        if args.like:
+            replay(loop, progress, Schedule.of_run(Path(args.like)))
+        else:
+            run_loop(loop, progress)
     except KeyboardInterrupt:
         progress.stop_reason = StopReason.USER
     elapsed = time.perf_counter() - start
     test_accuracy = None if progress.stop_reason == StopReason.UNMET else test_net(progress.best, test)
     after = (count_learnables(progress.best), macs(progress.best, example))
     write_result(out / "result.json", progress, before, after, test_accuracy, elapsed)
+    if acceptance is not None:
+        figure = evaluate(progress.best, on_device(acceptance, device))["accuracy"]
+        result = json.loads((out / "result.json").read_text())
+        result["acceptance"] = evidence("accuracy", figure, len(acceptance), 0.95).to_dict()
+        result["like"] = args.like
+        (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     torch.save(progress.best, out / "model.pt")
     print(f"{progress.stop_reason.value} {1 - after[0] / before[0]:.1%} fewer learnables, "
           f"test accuracy {test_accuracy}; saved {out / 'result.json'}, {out / 'model.pt'}")
@@ -139,6 +191,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128, help="mini-batch of scoring and fine-tuning (128)")
     parser.add_argument("--validation", type=int, default=5000, help="validation images carved from train (5000)")
     parser.add_argument("--seed", type=int, default=0, help="validation split, scoring batches, fine-tuning (0)")
+    parser.add_argument("--split-seed", type=int, default=0, help="with --like: seed of the validation split (0)")
+    parser.add_argument("--like", help="our run folder whose schedule to replay (see the module docstring)")
     parser.add_argument("--ignore-residual", action="store_true",
                         help="leave every conv/BN that writes a residual stream whole (zero-padding ResNets)")
     parser.add_argument("--out", required=True, help="folder for result.json and model.pt")
@@ -197,6 +251,34 @@ def run_loop(loop: Loop, progress: Progress) -> None:
         progress.validation.append(accuracy)
 
 
+def replay(loop: Loop, progress: Progress, schedule: Schedule) -> None:
+    """Prune to each of our accepted steps' learnables in turn, fine-tune as much, no decisions."""
+    with timed(progress, "validation"):
+        progress.validation.append(evaluate(progress.best, loop.val)["accuracy"])
+    original = count_learnables(progress.best)
+    for step, target in enumerate(schedule.targets, start=1):
+        with timed(progress, "scoring"):
+            accumulate_gradients(progress.best, loop, step)
+        with timed(progress, "surgery"):
+            pruned = prune_to(progress.best, loop, target)
+        progress.best.zero_grad(set_to_none=True)
+        accuracy = fine_tune(pruned, loop, step, progress, images=schedule.step_images)
+        progress.iterations = step
+        if accuracy is None:
+            progress.stop_reason = StopReason.DIVERGED
+            return
+        left = count_learnables(pruned)
+        print(f"step {step}: {left:,} learnables ({1 - left / original:.1%} fewer, ours {1 - target / original:.1%}), "
+              f"validation accuracy {accuracy:.2f}", flush=True)
+        progress.best = pruned
+        progress.validation.append(accuracy)
+    if schedule.final_images:
+        accuracy = fine_tune(progress.best, loop, len(schedule.targets) + 1, progress, images=schedule.final_images)
+        if accuracy is not None:
+            progress.validation.append(accuracy)
+    progress.stop_reason = StopReason.GOAL
+
+
 def accumulate_gradients(net: nn.Module, loop: Loop, step: int) -> None:
     """Sum the cross-entropy gradients of SCORE_BATCHES mini-batches in ``net``'s ``.grad``, the
     mini-batches our loop scores at this step, in eval mode (BN statistics as validated)."""
@@ -235,18 +317,27 @@ def tp_pruned_copy(net: nn.Module, loop: Loop, ratio: float) -> nn.Module:
     return trial
 
 
-def fine_tune(net: nn.Module, loop: Loop, step: int, progress: Progress) -> float | None:
+def fine_tune(net: nn.Module, loop: Loop, step: int, progress: Progress, images: int | None = None) -> float | None:
     """Fine-tune ``net`` in place as our rows do (once-per-epoch validation, seed + step); its best
-    validation accuracy (the returned weights'), or None if training diverged."""
-    per_epoch = max(len(loop.train) // min(loop.batch_size, len(loop.train)), 1)
-    options = default_fine_tuning_options(validation_data=loop.val, max_epochs=loop.epochs,
+    validation accuracy (the returned weights'), or None if training diverged. With ``images``, on
+    that many training images as our time-budgeted loop does (a seeded subset, as few epochs as
+    hold them) and with its distillation from the unpruned network."""
+    data, epochs, distillation = loop.train, loop.epochs, None
+    if images:
+        epochs = math.ceil(images / len(loop.train))
+        chosen = torch.randperm(len(loop.train), generator=torch.Generator().manual_seed(
+            loop.seed * 1_000_003 + 500_000 + step))[: max(images // epochs, 1)]
+        data = loop.train.subset(chosen.to(loop.train.images.device))
+        distillation = Distillation(loop.teacher, 0.5, 4.0)
+    per_epoch = max(len(data) // min(loop.batch_size, len(data)), 1)
+    options = default_fine_tuning_options(validation_data=loop.val, max_epochs=epochs,
                                           mini_batch_size=loop.batch_size, validation_frequency=per_epoch,
                                           seed=loop.seed + step, verbose=False)
-    _, info = train_network(net, loop.train, "crossentropy", options)
+    _, info = train_network(net, data, "crossentropy", options, distillation=distillation)
     split = progress.time_split
     split["fine_tuning"] = split.get("fine_tuning", 0.0) + info.training_seconds
     split["validation"] = split.get("validation", 0.0) + info.elapsed_s - info.training_seconds
-    progress.epochs += len(info.training_history) / per_epoch
+    progress.epochs += len(info.training_history) / max(len(loop.train) // loop.batch_size, 1)  # full epochs
     if info.stop_reason == TrainingStopReason.DIVERGED:
         return None
     return [r.accuracy for r in info.validation_history if r.is_best][-1]

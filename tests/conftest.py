@@ -23,6 +23,7 @@ SLOW = (
     "tests/test_cli.py::test_a_pruned_network_can_be_trained_and_pruned_further",
     "tests/test_cli.py::test_prune_min_increment_none_is_matlabs_rule",
     "tests/test_cli.py::test_the_default_validation_split_fits_a_small_data_set_and_is_said",
+    "tests/test_cli.py::test_a_budgeted_prune_reports_its_budget_and_time_split",
     "tests/prune/test_latency.py::test_cost_in_latency_counts_steps_and_goal_in_time",
 )
 

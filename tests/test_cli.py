@@ -1,5 +1,6 @@
 """The command line end to end on a tiny image folder and a tiny network."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -55,13 +56,28 @@ def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys
     assert result["learnables"][1] == json.loads((out / "history.json").read_text())["learnables"]
     assert result["macs"][1] < result["macs"][0] and 0 <= result["test_accuracy"] <= 100
     assert result["fine_tuning_epochs"] == pytest.approx(result["iterations"] * 1, rel=0.01)
-    assert "MACs per example" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "MACs per example" in report
+    # The default rule: a 95% lower bound on an acceptance split; the test figure, never a decision's.
+    assert "lower bound (Wilson) of its accuracy" in report and "% bounds " in report
+    assert f"Test accuracy of the returned network: {result['test_accuracy']:.4g}%. The test data was never used " \
+        "for a decision." in report
     assert [t["batch"] for t in result["latency"]] == [1, 128]
     assert all(t["before_ms"] > 0 and t["after_ms"] > 0 for t in result["latency"])
     history = json.loads((out / "history.json").read_text())
     net = load_network(out / "model.safetensors", trust_code=True)
     assert sum(p.numel() for p in net.parameters()) == history["learnables"] < history["original_learnables"]
     assert net.eval()(torch.rand(2, 3, 8, 8)).shape == (2, 3)
+
+
+def test_a_budgeted_prune_reports_its_budget_and_time_split(folder, tmp_path):
+    out = tmp_path / "budgeted"
+    assert main(["prune", "--model", TINY, "--data", str(folder), "--min-accuracy", "0", "--goal", "0.3",
+                 "--batch-size", "32", "--validation", "30", "--score-iterations", "2", "--time-budget", "8s",
+                 "--out", str(out), "--quiet", "--execution-environment", "cpu"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["time_budget_s"] == 8.0 and result["stop_reason"]
+    assert "s of a 8 s budget (" in (out / "report.md").read_text()
 
 
 def test_prune_min_increment_none_is_matlabs_rule(folder, tmp_path):
@@ -161,17 +177,41 @@ def test_pruning_flags_build_the_same_options_as_python():
     args = _subparser("prune").parse_args([
         "--min-accuracy", "70", "--goal", "0.4", "--increment", "0.1", "--min-increment", "none",
         "--layers", "layer1.0.conv1,layer2.0.conv1", "--budget-epochs", "12", "--cost", "macs",
-        "--distill", "0", "--validation", "300"])
+        "--distill", "0", "--validation", "300", "--time-budget", "2m30s", "--confidence", "0.9",
+        "--acceptance-share", "0.5", "--validation-seed", "3"])
     assert options_from_args(PruningOptions, args) == PruningOptions(
         validation_threshold=70.0, learnables_reduction_goal=0.4, learnables_reduction_increment=0.1,
         min_increment=None, layer_names=("layer1.0.conv1", "layer2.0.conv1"), fine_tuning_budget_epochs=12,
-        cost="macs", distillation_weight=0.0, validation_split=300.0)
+        cost="macs", distillation_weight=0.0, validation_split=300.0, time_budget_s=150.0, confidence=0.9,
+        acceptance_share=0.5, validation_seed=3)
+
+
+@pytest.mark.parametrize("flag, value, field", [("--confidence", "1", "confidence"),
+                                                ("--acceptance-share", "0", "acceptance_share"),
+                                                ("--validation-seed", "-1", "validation_seed"),
+                                                ("--time-budget", "0", "time budget")])
+def test_a_budget_or_confidence_flag_out_of_range_is_one_error_line(flag, value, field, capsys):
+    with pytest.raises(SystemExit) if flag == "--time-budget" else contextlib.nullcontext():
+        assert main(["prune", flag, value, "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert field in err and "Traceback" not in err
 
 
 def test_a_bad_flag_value_names_the_type(capsys):
     with pytest.raises(SystemExit):
         main(["prune", "--budget-epochs", "many"])
     assert "'many' is not int or none" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, seconds", [("15m", 900.0), ("900s", 900.0), ("1h30m", 5400.0), ("none", None)])
+def test_the_time_budget_takes_durations(text, seconds):
+    assert _subparser("prune").parse_args(["--time-budget", text]).time_budget_s == seconds
+
+
+def test_a_bad_time_budget_says_how_to_write_one(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune", "--time-budget", "15 minutes"])
+    assert "write e.g. 15m, 900s or 1h30m" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["prune", "train"])

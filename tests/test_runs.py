@@ -3,9 +3,13 @@
 import json
 
 import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 import taylorprune.prune.steps
 from taylorprune.cli import main
+from taylorprune.runs import report_images
+from tests.fixtures import colour_blobs
 from tests.test_cli import TINY
 
 
@@ -30,3 +34,12 @@ def test_ctrl_c_during_the_baseline_ends_cleanly_with_what_there_is(folder, tmp_
     assert "Nothing was measured." in (out / "report.md").read_text()
     assert not (out / "model.safetensors").exists()
 
+
+
+def test_a_budget_keeps_time_for_every_test_example_however_the_test_data_comes():
+    """A DataLoader of 40 examples in batches of 16 is 40 examples to evaluate, not 3."""
+    pairs = TensorDataset(torch.rand(40, 3, 4, 4), torch.zeros(40, dtype=torch.long))
+    latency = report_images(None)
+    assert latency > 0
+    assert report_images(pairs) == report_images(DataLoader(pairs, batch_size=16)) == 40 + latency
+    assert report_images(colour_blobs(24)) == 24 + latency

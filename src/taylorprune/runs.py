@@ -9,6 +9,7 @@ atomically), so a run that dies loses at most one iteration and ``--resume`` con
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -40,8 +41,12 @@ from .report.markdown import pruning_report
 from .tasks import Task
 from .train import TrainingOptions, TrainingState, resolve_device, test_net
 from .train.metrics import metric_name, with_loss
+from .train.sources import as_source
 
 CHECKPOINT = "checkpoint.safetensors"
+_LATENCY = BenchmarkOptions(batch_sizes=(1, 128), runtimes=("pytorch",), warmup=3, repeats=10)  # the report's
+# Images the latency table runs (two networks), which a time budget keeps time for.
+_LATENCY_IMAGES = 2 * sum(_LATENCY.batch_sizes) * (_LATENCY.warmup + _LATENCY.repeats)
 FINE_TUNE = "fine-tune-state.pt"  # tensors and plain containers only: loads with weights_only=True
 
 
@@ -54,6 +59,12 @@ class RunSpec:
     input_shape: tuple[int, ...]  # (C, H, W) of one example
     classes: tuple[str, ...]
     plans: tuple = ()  # channel plans already applied to the base before this run
+
+
+def report_images(test: Any) -> int:
+    """Examples evaluated after a run (the test data, the latency table): what a time budget keeps
+    time for. A DataLoader counts its examples, not its batches."""
+    return (len(as_source(test, torch.device("cpu"))) if test is not None else 0) + _LATENCY_IMAGES
 
 
 def prune_into_folder(
@@ -69,6 +80,7 @@ def prune_into_folder(
     test: Any = None,
     resume: bool = False,
     checkpoint_minutes: float = 5.0,
+    budget_start: float | None = None,
 ) -> tuple[nn.Module, PruningInfo]:
     """compress_network_using_taylor_pruning, writing ``out`` after every iteration and at the end.
 
@@ -77,7 +89,9 @@ def prune_into_folder(
     checkpoint's architecture with the task's network(): nothing the folder names is
     imported. Within a fine-tuning, the training state is saved after an epoch once
     ``checkpoint_minutes`` have passed since the last save (0: after every epoch). A run
-    stopped by the user ends with what it has: no test and no latency benchmark.
+    stopped by the user ends with what it has: no test and no latency benchmark. A time budget
+    (``pruning.time_budget_s``) counts from ``budget_start`` (a ``time.perf_counter()`` value,
+    e.g. when the command started; default: now) and keeps time for the test and latency table.
     """
     described = task.describe() if task is not None else {}
     settings = json.loads(json.dumps({"model": spec.model, **described, **options.to_dict(), **pruning.to_dict()},
@@ -113,7 +127,8 @@ def prune_into_folder(
 
     pruned, info = compress_network_using_taylor_pruning(
         net, train, loss, options, pruning, on_iteration=save, on_fine_tune_epoch=save_fine_tune,
-        resume_from=resume_from)
+        resume_from=resume_from, budget_start=budget_start,
+        report_images=report_images(test))
     # An unpruned network that fails the threshold is not a result; a stopped run measures nothing more.
     measure = info.stop_reason not in (StopReason.UNMET, StopReason.USER)
     test_value = _test(pruned, test, options, loss) if measure and test is not None else None
@@ -161,7 +176,7 @@ def _latency(before: nn.Module, after: nn.Module, input_shape: tuple[int, ...],
     The third cost beside learnables and MACs: how much of the cut a user will see as time.
     """
     runtime = "pytorch-cuda-bf16" if resolve_device(environment).type == "cuda" else "pytorch"
-    options = BenchmarkOptions(batch_sizes=(1, 128), runtimes=(runtime,), warmup=3, repeats=10)
+    options = dataclasses.replace(_LATENCY, runtimes=(runtime,))
     result = compare_networks(copy.deepcopy(after), input_shape, options, baseline=copy.deepcopy(before))
     rows = []
     for t in result.model.timings:
@@ -180,6 +195,9 @@ def _write_result(out: Path, info: PruningInfo, test_value: float | None, macs: 
         "macs": list(macs), "macs_reduction": 1 - macs[1] / macs[0] if macs[0] else 0.0, "latency": latency,
         "validation_metric": [info.pruning_history[0].validation_metric if info.pruning_history else None,
                               info.validation_metric],
+        "validation_bounds": info.validation_bounds, "acceptance": info.acceptance, "time_budget_s": info.time_budget_s,
+        "fine_tuning_images": sum(r.fine_tuning_images for r in info.pruning_history)
+        + ((info.final_fine_tuning or {}).get("images") or 0),
         "final_fine_tuning": info.final_fine_tuning,
         "objective_metric": info.objective_metric, "higher_is_better": info.higher_is_better,
         "test_metric": test_value,

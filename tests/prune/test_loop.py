@@ -198,9 +198,10 @@ def test_a_callable_loss_drives_fine_tuning_and_scoring(trained, monkeypatch):
     _, info = run_pruning(trained, loss=loss, validation_threshold=0.0, learnables_reduction_increment=0.1,
                           learnables_reduction_goal=0.1)
     assert info.stop_reason == StopReason.GOAL
-    # The input check and the unpruned network's validation, then per iteration: fine-tuning's
-    # input check, 6 steps (192 images in batches of 32), its validation, 2 scoring batches.
-    assert calls["scorer"] == len(info.plans) and calls["loss"] == 2 + len(info.plans) * (1 + 6 + 1 + 2)
+    # The input check and the unpruned network's validation and acceptance evaluation, then per
+    # iteration: fine-tuning's input check, 6 steps (192 images in batches of 32), its validation,
+    # the acceptance evaluation (default confidence 0.95), 2 scoring batches.
+    assert calls["scorer"] == len(info.plans) and calls["loss"] == 3 + len(info.plans) * (1 + 6 + 1 + 1 + 2)
 
 
 def test_divergence_is_read_from_the_typed_reason(trained, monkeypatch):

@@ -12,6 +12,7 @@ BAD = {  # field: a value outside what it allows
     "validation_split": -0.1, "min_increment": 0.0, "distillation_weight": 1.2, "distillation_temperature": 0.0,
     "channel_multiple": 0, "final_fine_tuning_epochs": -1, "fine_tuning_budget_epochs": 0, "cost": "flops",
     "latency_batch_size": 0, "importance": "random", "normalization": "z-score",
+    "time_budget_s": 0.0, "confidence": 1.0, "acceptance_share": 1.0, "validation_seed": -1,
 }
 
 
@@ -30,7 +31,8 @@ def test_every_field_says_what_it_means_and_is_checked():
 
 def test_none_is_allowed_exactly_where_the_type_says_so():
     optional_fields = {f.name for f in dataclasses.fields(PruningOptions) if optional(f)}
-    assert optional_fields == {"layer_names", "validation_split", "min_increment", "fine_tuning_budget_epochs"}
+    assert optional_fields == {"layer_names", "validation_split", "min_increment", "fine_tuning_budget_epochs",
+                               "time_budget_s", "validation_seed"}
     PruningOptions(validation_threshold=50.0, **dict.fromkeys(optional_fields))
     with pytest.raises(InputError, match="channel_multiple=None"):
         PruningOptions(validation_threshold=50.0, channel_multiple=None)

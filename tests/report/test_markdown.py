@@ -19,6 +19,25 @@ def test_the_iteration_table_has_macs_and_latency_only_when_recorded():
     assert all(line.count("|") == 8 for line in timed.splitlines() if line.startswith("| 0 |"))
 
 
+def test_the_report_gives_the_validation_interval_the_test_figure_and_the_budget():
+    info = _info(latency=False)
+    info.pruning_history[1].validation_low, info.pruning_history[1].validation_high = 85.41, 87.52
+    info.acceptance = {"images": 4000, "confidence": 0.95, "selection_images": 1000}
+    info.time_budget_s, info.elapsed_s = 900.0, 880.4
+    info.time_split = {"fine_tuning": 700.2, "scoring": 40.0, "acceptance": 12.0, "other": 0.1}
+    report = pruning_report(info, 1000, 85.9, 85.0)
+    assert "lower bound (Wilson) of its accuracy on 4,000 acceptance examples met 85" in report
+    assert "validation accuracy 86.5% on the acceptance examples, 95% bounds 85.41-87.52%" in report
+    assert "Test accuracy of the returned network: 85.9%. The test data was never used for a decision." in report
+    assert "Wall time: 880 s of a 900 s budget (fine_tuning 700 s, scoring 40 s, acceptance 12 s)." in report
+    assert "| 1 | 600 | 40.0% | 0.500× | 86.5 | 85.41 | yes |" in report
+
+
+def test_matlabs_rule_reports_the_plain_figure():
+    report = pruning_report(_info(latency=False), 1000, 85.9, 85.0)
+    assert "the plain validation figure against 85 (MATLAB's rule)" in report and "bound" not in report
+
+
 def test_a_ceiling_is_named_with_its_metric():
     info = PruningInfo(
         pruning_history=[PruningRecord(0, 1000, 0.0, 3.6, True, 2000), PruningRecord(1, 600, 0.4, 5.1, True, 1000)],
@@ -26,5 +45,5 @@ def test_a_ceiling_is_named_with_its_metric():
         objective_metric="rmse", higher_is_better=False)
     report = pruning_report(info, 1000, 5.3, 6.0)
     assert "| validation rmse | 3.6 | 5.1 |" in report
-    assert "Test rmse of the returned network: 5.3 " in report
+    assert "Test rmse of the returned network: 5.3. The test data was never used for a decision." in report
     assert "Validation threshold: 6, a ceiling on rmse (lower is better)." in report

@@ -4,7 +4,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from taylorprune.errors import InputError
 from taylorprune.train.batches import iterate_batches
-from taylorprune.train.sources import InMemory, Streamed, UserLoader, as_source
+from taylorprune.train.sources import InMemory, Streamed, UserLoader, as_source, subset_source
 from tests.custom_data import Pairs, blob_pairs
 from tests.fixtures import colour_blobs
 
@@ -110,3 +110,17 @@ def test_an_iterable_dataset_in_a_dataloader_is_fine():
     source = as_source(DataLoader(Stream(), batch_size=None), CPU)
     x, y = next(iter(source.batches(torch.arange(1), 1)))
     assert x.shape == (3,) and y.shape == ()
+
+
+def test_a_subset_holds_the_chosen_examples_of_memory_and_of_a_dataset():
+    """What a time-budgeted step fine-tunes on; a DataLoader picks its own examples, so it has none."""
+    chosen = torch.tensor([7, 2, 11])
+    images = colour_blobs(20)
+    part = subset_source(as_source(images, CPU), chosen)
+    assert isinstance(part, InMemory) and torch.equal(part.images, images.images[chosen])
+    pairs = blob_pairs(30)
+    streamed = subset_source(as_source(pairs, CPU), chosen)
+    assert isinstance(streamed, Streamed) and len(streamed) == 3
+    assert torch.equal(streamed.example(1)[0][0], pairs[7][0])
+    with pytest.raises(InputError, match="DataLoader"):
+        subset_source(as_source(DataLoader(pairs, batch_size=4), CPU), chosen)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,15 @@ def load_model(args: argparse.Namespace, num_classes: int) -> Any:
     return resolve_network(args.model, weights=args.weights, pretrained=args.pretrained,
                            trust_checkpoint=args.trust_checkpoint, trust_code=args.trust_code,
                            **builder_kwargs(args.model, num_classes))
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux /proc; 0 elsewhere): what a time budget also counts."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return max(float(Path("/proc/uptime").read_text().split()[0]) - ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def carve_validation(train: Any, size: float | None, seed: int) -> tuple[Any, Any]:

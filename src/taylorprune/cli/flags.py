@@ -15,6 +15,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from ..errors import InputError
+
 T = TypeVar("T")
 
 # Short flags beside the generated --field-name ones: MATLAB users' names and earlier releases'.
@@ -33,6 +35,7 @@ ALIASES: dict[str, list[str]] = {
     "final_fine_tuning_epochs": ["--final-epochs"],
     "fine_tuning_budget_epochs": ["--budget-epochs"],
     "latency_batch_size": ["--latency-batch"],
+    "time_budget_s": ["--time-budget"],
 }
 
 
@@ -65,7 +68,9 @@ def add_option_flags(parser: argparse.ArgumentParser, cls: type, title: str, *, 
         names = _choices(f, kind)
         if names is not None:
             extra["choices"] = names
-        group.add_argument(*flags, type=_parser_for(kind, optional), metavar=_metavar(kind, names), **extra)
+        own = f.metadata.get("parse")
+        group.add_argument(*flags, type=_parser_for(kind, optional, own), metavar="TEXT" if own else _metavar(kind, names),
+                           **extra)
 
 
 def options_from_args(cls: Callable[..., T], args: argparse.Namespace, **changes: Any) -> T:
@@ -93,10 +98,14 @@ def _choices(f: dataclasses.Field, kind: Any) -> tuple[str, ...] | None:
     return None
 
 
-def _parser_for(kind: Any, optional: bool) -> Callable[[str], Any]:
-    """The string-to-value function of one field: numbers, names, comma lists; 'none' where None is allowed."""
-    if typing.get_origin(kind) is tuple:
-        convert: Callable[[str], Any] = lambda text: tuple(v for v in text.split(",") if v)  # noqa: E731
+def _parser_for(kind: Any, optional: bool, own: Callable[[str], Any] | None = None) -> Callable[[str], Any]:
+    """The string-to-value function of one field: numbers, names, comma lists, or the field's
+    ``own`` parser; 'none' where None is allowed."""
+    convert: Callable[[str], Any]
+    if own is not None:
+        convert = own
+    elif typing.get_origin(kind) is tuple:
+        convert = lambda text: tuple(v for v in text.split(",") if v)  # noqa: E731
     elif typing.get_origin(kind) is typing.Literal or kind is str:
         convert = str
     else:
@@ -107,6 +116,8 @@ def _parser_for(kind: Any, optional: bool) -> Callable[[str], Any]:
             return None
         try:
             return convert(text)
+        except InputError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not {getattr(kind, '__name__', kind)}{' or none' if optional else ''}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from ..errors import InputError
@@ -14,6 +15,7 @@ from .common import (
     load_model,
     model_args,
     out_dir,
+    process_age_s,
     run_folder_args,
     validation_frequency,
 )
@@ -59,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from ..report import summary_lines
     from ..runs import RunSpec, prune_into_folder
 
+    started = time.perf_counter() - process_age_s()  # a time budget counts the interpreter's start-up too
     if not args.task:
         args.model = args.model or DEFAULT_MODEL
     task = load_task(args)
     if task is not None:
-        return _run_task(args, task)
+        return _run_task(args, task, started)
     options = training_options(args)  # bad options fail before any data is read
     pruning = options_from_args(PruningOptions, args, validation_threshold=_threshold(args, DEFAULT_FLOOR))
     check_pruning_request(pruning, options, "crossentropy")
@@ -71,20 +74,21 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         refuse_task_run(out)
     train, test = load_data(args)
-    train, val = carve_validation(train, pruning.validation_split, args.seed)
+    seed = args.seed if pruning.validation_seed is None else pruning.validation_seed
+    train, val = carve_validation(train, pruning.validation_split, seed)
     net = load_model(args, len(train.classes))
     options = options.replace(validation_data=val, validation_frequency=validation_frequency(args, train))
     base, kwargs, plans = architecture(args.model, len(train.classes))
     spec = RunSpec(base, kwargs, tuple(train.images.shape[1:]), train.classes, tuple(plans))
     _, info = prune_into_folder(net, spec, train, out, options, pruning, test=test, resume=args.resume,
-                                checkpoint_minutes=args.checkpoint_minutes)
+                                checkpoint_minutes=args.checkpoint_minutes, budget_start=started)
     print("\n".join(summary_lines(info)))
     model = out / "model.safetensors"
     print(f"saved {model}, report {out / 'report.md'}" if model.exists() else f"report {out / 'report.md'}")
     return 0
 
 
-def _run_task(args: argparse.Namespace, task: Any) -> int:
+def _run_task(args: argparse.Namespace, task: Any, started: float) -> int:
     """prune --task FILE.py: the task's network, data, loss and metrics, in a run folder like any other."""
     from ..prune import PruningOptions, check_pruning_request
     from ..report import summary_lines
@@ -102,7 +106,7 @@ def _run_task(args: argparse.Namespace, task: Any) -> int:
     base, kwargs, plans = task_architecture(args, task)
     spec = RunSpec(base, kwargs, example_shape(train), (), tuple(plans))
     _, info = prune_into_folder(net, spec, train, out, options, pruning, loss=task.loss, task=task, test=test,
-                                resume=args.resume, checkpoint_minutes=args.checkpoint_minutes)
+                                resume=args.resume, checkpoint_minutes=args.checkpoint_minutes, budget_start=started)
     print("\n".join(summary_lines(info)))
     model = out / "model.safetensors"
     print(f"saved {model}, report {out / 'report.md'}" if model.exists() else f"report {out / 'report.md'}")

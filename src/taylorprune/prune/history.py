@@ -20,6 +20,7 @@ class StopReason(str, Enum):
     LATENCY_GOAL = "Latency reduction goal reached."
     NOTHING_LEFT = "Nothing left to prune."
     BUDGET = "Fine-tuning budget spent."
+    TIME = "Time budget spent."
     USER = "Stopped by the user."
     DIVERGED = "Training diverged."
     UNMET = "The unpruned network does not meet the validation threshold."
@@ -34,6 +35,11 @@ class PruningRecord:
     meets_threshold: bool
     macs: int = 0  # multiply-accumulates per example (0 in runs saved before this was recorded)
     latency_ms: float = 0.0  # per call of latency_batch_size images on the run's device (0: not measured)
+    # The bounds of validation_metric at the run's confidence, measured on the acceptance split
+    # (prune.acceptance); None when the plain figure decided (confidence 0, or not accuracy).
+    validation_low: float | None = None
+    validation_high: float | None = None
+    fine_tuning_images: int = 0  # training images the step's fine-tuning ran on (0 for the unpruned network)
 
 
 @dataclass
@@ -81,6 +87,13 @@ class PruningInfo:
     # (training steps), latency (timing networks when the cost is latency), callbacks
     # (on_iteration: writing the run folder), other (the rest).
     time_split: dict[str, float] = field(default_factory=dict)
+    # How steps were decided: {"images", "confidence", "selection_images"} of the acceptance split,
+    # or None when the validation data decided as a whole (confidence 0, MATLAB's rule).
+    acceptance: dict[str, Any] | None = None
+    time_budget_s: float | None = None  # the wall-clock budget of the whole run, if one was given
+    # The budget's fixed shares and the last measured seconds per training image
+    # ({"total_s", "final_s", "step_s", "steps", "train_image_s"}), so a resumed run keeps its plan.
+    budget_plan: dict[str, Any] | None = None
     objective_metric: str = "accuracy"  # the metric validation_threshold applies to
     higher_is_better: bool = True  # True: the threshold is a floor; False: a ceiling
 
@@ -92,6 +105,17 @@ class PruningInfo:
             return final["validation_after"]
         accepted = [r for r in self.pruning_history if r.meets_threshold]
         return accepted[-1].validation_metric if accepted else None
+
+    @property
+    def validation_bounds(self) -> tuple[float, float] | None:
+        """Confidence bounds of validation_metric on the acceptance split; None when the plain figure decided."""
+        final = self.final_fine_tuning
+        if final and final["kept"]:
+            low, high = final.get("validation_low"), final.get("validation_high")
+        else:
+            accepted = [r for r in self.pruning_history if r.meets_threshold]
+            low, high = (accepted[-1].validation_low, accepted[-1].validation_high) if accepted else (None, None)
+        return None if low is None or high is None or not (self.acceptance or {}).get("confidence") else (low, high)
 
     @property
     def learnables_reduction(self) -> float:

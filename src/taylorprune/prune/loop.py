@@ -2,7 +2,8 @@
 
 Read top to bottom: the entry point checks the request and sets up a Session; ``_run`` checks
 the unpruned network, then ``_search`` takes steps until a stop rule fires, halving a step
-that failed; ``_finish`` fills in the summary. The steps themselves are in prune/steps.py.
+that failed; ``_finish`` fills in the summary. The steps themselves are in prune/steps.py,
+the time budget's bookkeeping in prune/timing.py.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 from torch import nn
 
 from ..data import DEFAULT_RULE, default_validation_size
+from ..errors import InputError
 from ..losses import resolve_loss
 from ..train import TrainingOptions
-from ..train.device import resolve_device
+from ..train.device import native_bf16, resolve_device
 from ..train.sources import as_source, split_source
-from . import steps
+from . import steps, timing
+from .acceptance import split_for_decisions
 from .candidates import pruned_layers
 from .history import PruningInfo, StopReason
 from .options import (
@@ -51,6 +54,8 @@ def compress_network_using_taylor_pruning(
     on_iteration: IterationCallback | None = None,
     on_fine_tune_epoch: FineTuneCallback | None = None,
     resume_from: PruningCheckpoint | None = None,
+    budget_start: float | None = None,
+    report_images: int = 0,
     **fields: Any,
 ) -> tuple[nn.Module, PruningInfo]:
     """Prune ``net`` until validation can no longer be held at the threshold.
@@ -63,35 +68,70 @@ def compress_network_using_taylor_pruning(
     PruningInfo. ``on_iteration(iteration, best_net, info)`` runs after the baseline check and
     every accepted iteration, ``on_fine_tune_epoch(FineTuneCheckpoint)`` after every
     fine-tuning epoch (both to checkpoint); ``resume_from`` continues from them.
+
+    With ``confidence`` > 0 the validation data is split (prune.acceptance): ``acceptance_share``
+    of it only accepts or rejects steps, by a lower confidence bound; the rest picks each
+    fine-tuning's best epoch. With ``time_budget_s`` the run fits into that many seconds from
+    ``budget_start`` (a ``time.perf_counter()`` value; default: now), keeping time to evaluate
+    ``report_images`` afterwards (the caller's test set and latency table; prune.budget).
     """
     opts = pruning_options(pruning, fields)
-    train_opts = options or default_fine_tuning_options()
+    train_opts = _budget_precision(options or default_fine_tuning_options(), opts)
     check_pruning_request(opts, train_opts, loss)
+    clock_start = time.perf_counter() if budget_start is None else budget_start
     device = resolve_device(train_opts.execution_environment)
     data = as_source(train_data, device, workers=train_opts.num_workers)
+    if opts.time_budget_s is not None and not data.controls_order:
+        raise InputError("a time budget fine-tunes each step on a share of the training data, which a DataLoader "
+                         "cannot give; pass a Dataset instead, or no time budget")
     if train_opts.validation_data is None:
         size = default_validation_size(len(data)) if opts.validation_split is None else opts.validation_split
-        data, val = split_source(data, int(size) if size >= 1 else size, seed=train_opts.seed)
+        seed = train_opts.seed if opts.validation_seed is None else opts.validation_seed
+        data, val = split_source(data, int(size) if size >= 1 else size, seed=seed)
         rule = DEFAULT_RULE if opts.validation_split is None else "PruningOptions.validation_split"
         log(train_opts, f"validation: {len(val):,} of the {len(data) + len(val):,} training examples ({rule})")
     else:
         val = as_source(train_opts.validation_data, device, workers=train_opts.num_workers)
+    acceptance = None
+    if opts.confidence > 0:
+        val, acceptance = split_for_decisions(val, opts.acceptance_share, seed=train_opts.seed)
     train_opts = train_opts.replace(validation_data=val)
     s = start_session(net, data, resolve_loss(loss, train_opts.label_smoothing), train_opts, opts, resume_from,
-                      on_iteration, on_fine_tune_epoch)
+                      on_iteration, on_fine_tune_epoch, acceptance)
+    # A resumed run's clock also counts the time spent before its checkpoint (a budget is for the
+    # whole run); time lost between the checkpoint and the stop is repeated within what is left.
+    s.clock_start = clock_start - (resume_from.info.elapsed_s if resume_from is not None else 0.0)
+    s.report_images = report_images
     return _run(s)
 
 
+def _budget_precision(train_opts: TrainingOptions, opts: PruningOptions) -> TrainingOptions:
+    """Under a time budget on a CPU with native bf16, "auto" precision fine-tunes in bf16 autocast.
+
+    A CPU without native bf16 emulates it, slower than fp32, so it stays in fp32, as does every
+    run without a budget. Whether native bf16 is faster for these networks is not settled: the
+    only measurement (benchmarks/results/cpu_levers.json) ran at a load of ~16 on 2 cores and
+    its rounds scatter 3-4x (docs/cpu-budget.md). Decisions are evaluated in fp32 either way.
+    """
+    device = resolve_device(train_opts.execution_environment)
+    if opts.time_budget_s is None or train_opts.precision != "auto" or device.type != "cpu" or not native_bf16():
+        return train_opts
+    return train_opts.replace(precision="bf16")
+
+
 def _run(s: Session) -> tuple[nn.Module, PruningInfo]:
-    start = time.perf_counter() - s.info.elapsed_s
+    start = s.clock_start
     try:
         if not s.info.pruning_history and steps.baseline(s).meets_threshold:
             steps.notify(s, 0)
+        elif s.info.pruning_history:  # resumed: a budget plans from a fresh timing of this machine
+            steps.time_evaluation(s)
         if not s.info.pruning_history[0].meets_threshold:
             s.info.stop_reason = StopReason.UNMET
         else:
             s.info.stop_reason = _search(s)
-            if s.opts.final_fine_tuning_epochs and s.info.plans and s.info.stop_reason not in UNFINISHED:
+            wanted = s.opts.final_fine_tuning_epochs or s.budget is not None
+            if wanted and s.info.plans and s.info.stop_reason not in UNFINISHED:
                 steps.final_fine_tuning(s)
     except KeyboardInterrupt:
         s.info.stop_reason = StopReason.USER
@@ -104,22 +144,28 @@ def _search(s: Session) -> StopReason:
     history = s.info.pruning_history
     original = s.cost.size(history[0])
     goal = s.opts.learnables_reduction_goal * original
-    failures = sum(not r.meets_threshold for r in history[1:])
-    increment = s.opts.learnables_reduction_increment * original / 2**failures
+    increment = s.opts.learnables_reduction_increment * original
+    for k, r in enumerate(history[1:], 2):  # a resumed run continues with the step size it had reached
+        increment = timing.next_increment(s, increment, original, history[:k]) if r.meets_threshold else increment / 2
     for iteration in itertools.count(len(history)):
         removed = original - s.cost.size(s.last_accepted)
         stop = _stop_before(s, iteration, removed, goal)
         if stop is not None:
             return stop
+        images = timing.step_images(s)
+        if images == 0:
+            s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
+            return StopReason.TIME
         step = steps.resumed_step(s, iteration) or steps.prune_step(s, iteration, min(increment, goal - removed))
         if step is None:
             return StopReason.NOTHING_LEFT
-        tuned, value, diverged = steps.fine_tune(s, iteration, step)
+        tuned, value, diverged = steps.fine_tune(s, iteration, step, images=images)
         if diverged:
             return StopReason.DIVERGED
-        rec, trace = steps.record(s, iteration, tuned, value)
+        rec, trace = steps.record(s, iteration, tuned, value, images or s.train_opts.max_epochs * len(s.data))
         if rec.meets_threshold:
             steps.accept(s, iteration, tuned, trace, step.plan)
+            increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
             continue
         minimum = s.opts.min_increment
         if minimum is None or increment / 2 < minimum * original * (1 - 1e-9):

@@ -18,6 +18,7 @@ from ..importance import IMPORTANCE, NORMALIZATIONS
 from ..losses import check_loss
 from ..train import TrainingOptions
 from ..train.metrics import direction, threshold_word
+from .budget import parse_duration
 from .costs import COSTS
 
 
@@ -55,10 +56,12 @@ class OneOf:
         return "one of " + ", ".join(self.names())
 
 
-def option(default: Any = dataclasses.MISSING, *, doc: str, allowed: Range | OneOf | None = None) -> Any:
-    """A PruningOptions field: its default, one line of documentation (units, meaning) and what
-    values it allows (and None, where the annotation says ``| None``)."""
-    return dataclasses.field(default=default, metadata={"doc": doc, "allowed": allowed})
+def option(default: Any = dataclasses.MISSING, *, doc: str, allowed: Range | OneOf | None = None,
+           parse: Callable[[str], Any] | None = None) -> Any:
+    """A PruningOptions field: its default, one line of documentation (units, meaning), what
+    values it allows (and None, where the annotation says ``| None``), and how the command
+    line reads it when not as the field's type (``parse``, e.g. a duration like ``15m``)."""
+    return dataclasses.field(default=default, metadata={"doc": doc, "allowed": allowed, "parse": parse})
 
 
 FRACTION = Range(0, 1, low_open=True)  # (0, 1]
@@ -114,6 +117,21 @@ class PruningOptions:
     normalization: str = option(
         "none", allowed=OneOf(lambda: NORMALIZATIONS),
         doc="rescale each group's scores before the global ranking")
+    time_budget_s: float | None = option(
+        None, allowed=Range(0, low_open=True), parse=parse_duration,
+        doc="wall-clock time for the whole run, start-up to report, in seconds (on the command line also "
+            "15m, 1h30m): fine-tunings and a final fine-tuning are planned to fit (None: no limit)")
+    confidence: float = option(
+        0.95, allowed=Range(0, 1, high_open=True),
+        doc="keep a step only when the one-sided lower bound of its accuracy on a split used for nothing "
+            "else, at this confidence, meets the floor (0: MATLAB's rule, the plain validation figure)")
+    acceptance_share: float = option(
+        0.8, allowed=Range(0, 1, low_open=True, high_open=True),
+        doc="share of the validation data used only to accept or reject steps when confidence > 0")
+    validation_seed: int | None = option(
+        None, allowed=Range(0),
+        doc="seed of the validation split carved from the training data (None: the training seed); fix it "
+            "to vary --seed without moving images a pretrained network trained on into validation")
 
     def __post_init__(self) -> None:
         if self.layer_names is not None and not isinstance(self.layer_names, tuple):

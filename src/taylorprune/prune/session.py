@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from ..train.device import prepare_model, resolve_device, use_bf16
 from ..train.evaluate import check_network_input
 from ..train.metrics import direction
 from ..train.sources import DataSource
+from .acceptance import Evidence, meets_floor
+from .budget import Budget, Costs
 from .costs import COSTS, Cost, CostContext
 from .history import PruningInfo, PruningRecord
 from .options import PruningOptions
@@ -74,6 +77,12 @@ class Session:
     best_trace: graph.ChannelGraph | None  # its channel graph, when at hand (saves a trace)
     info: PruningInfo  # the history, which the result and any checkpoint carry
     pending: FineTuneCheckpoint | None = None  # a part-done fine-tuning to resume
+    # Decides steps when confidence > 0 (prune.acceptance): never trained on, never picks an epoch.
+    acceptance: DataSource | None = None
+    clock_start: float = 0.0  # perf_counter() when the time budget's clock started
+    report_images: int = 0  # images the caller evaluates after the run, which a time budget keeps time for
+    budget: Budget | None = None  # the time budget's fixed shares, once the baseline has been timed
+    costs: Costs = dataclasses.field(default_factory=lambda: Costs(eval_image_s=0.0))  # measured so far
 
     @property
     def val(self) -> DataSource:
@@ -91,10 +100,10 @@ class Session:
     def last_accepted(self) -> PruningRecord:
         return [r for r in self.info.pruning_history if r.meets_threshold][-1]
 
-    def meets(self, value: float) -> bool:
-        """Whether a validation figure meets the threshold: a floor when higher is better
-        (accuracy, mIoU), a ceiling when lower is (loss, RMSE)."""
-        return self.not_worse(value, self.opts.validation_threshold)
+    def meets(self, proof: Evidence) -> bool:
+        """Whether the evidence meets the threshold: a floor when higher is better (accuracy, mIoU;
+        accuracy by its lower bound), a ceiling when lower is (loss, RMSE)."""
+        return meets_floor(proof, self.opts.validation_threshold, higher_is_better=self.higher_is_better)
 
     def not_worse(self, value: float, than: float) -> bool:
         return value >= than if self.higher_is_better else value <= than
@@ -131,7 +140,8 @@ def log(options: TrainingOptions, line: str) -> None:
 
 def start_session(net: nn.Module, data: DataSource, loss: LossFn, train_opts: TrainingOptions,
                   opts: PruningOptions, resume_from: PruningCheckpoint | None,
-                  on_iteration: IterationCallback | None, on_fine_tune_epoch: FineTuneCallback | None) -> Session:
+                  on_iteration: IterationCallback | None, on_fine_tune_epoch: FineTuneCallback | None,
+                  acceptance: DataSource | None = None) -> Session:
     """Check the network takes the data (sources: in-memory sets are on the device already),
     trace it (an untraceable network fails here, before any work), and set up the cost and
     distillation."""
@@ -158,8 +168,12 @@ def start_session(net: nn.Module, data: DataSource, loss: LossFn, train_opts: Tr
     else:
         best, best_trace, pending = prepare_model(resume_from.network, device), None, resume_from.fine_tune
         info = resume_from.info
-    return Session(net, data, loss, train_opts, opts, device,
-                   example, cost, distillation, on_iteration, on_fine_tune_epoch, best, best_trace, info, pending)
+    info.time_budget_s = opts.time_budget_s
+    if acceptance is not None:
+        info.acceptance = {"images": len(acceptance), "confidence": opts.confidence,
+                           "selection_images": len(train_opts.validation_data)}
+    return Session(net, data, loss, train_opts, opts, device, example, cost, distillation, on_iteration,
+                   on_fine_tune_epoch, best, best_trace, info, pending, acceptance)
 
 def count_learnables(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -20,6 +21,9 @@ from .. import graph
 from ..analysis import count_macs
 from ..importance import IMPORTANCE, normalize_per_layer
 from ..train import TrainingState, TrainingStopReason, evaluate, train_network
+from ..train.sources import DataSource, subset_source
+from . import timing
+from .acceptance import Evidence, evidence
 from .candidates import candidates_from_graph, describe_unprunable, score_points
 from .history import PrunedTrainingRecord, PrunedValidationRecord, PruningRecord
 from .select import select_channels
@@ -35,17 +39,67 @@ class Step(NamedTuple):
 
 
 def baseline(s: Session) -> PruningRecord:
-    """Record the unpruned network (iteration 0): its validation figure and what its cost measures."""
+    """Record the unpruned network (iteration 0): its validation figure and what its cost measures.
+
+    Its evaluations are also the first measurement a time budget plans from.
+    """
+    start = time.perf_counter()
     with s.timed("validation"):
-        value = evaluate(s.best, s.val, metrics=s.train_opts.metrics, loss=s.loss, device=s.device)[s.metric]
+        value = _evaluate(s, s.best, s.val)
+    proof = decide(s, s.best, value)
+    timing.start(s, (time.perf_counter() - start) / (len(s.val) + (proof.count if s.acceptance is not None else 0)))
     with s.timed(s.cost.phase):
         measured = s.cost.measure(s.best, None)
-    record = PruningRecord(0, s.info.original_learnables, 0.0, value, s.meets(value), s.info.original_macs,
-                           **measured)
+    low, high = _bounds(proof)
+    record = _with(PruningRecord(0, s.info.original_learnables, 0.0, proof.value, s.meets(proof),
+                                 s.info.original_macs, validation_low=low, validation_high=high), measured)
     s.info.pruning_history.append(record)
-    s.log(f"unpruned network: validation {s.metric} {value:.4g} ({s.bound}), "
-          f"{s.info.original_learnables:,} learnables{s.cost.describe(record, record)}")
+    s.log(f"unpruned network: {_figure(s, record)} ({s.bound}), "
+          f"{s.info.original_learnables:,} learnables{s.cost.describe(record, record)}{timing.left_text(s, ', ')}")
     return record
+
+
+def time_evaluation(s: Session) -> None:
+    """Start a resumed run's time budget from one timed evaluation (no budget: nothing)."""
+    if s.opts.time_budget_s is None:
+        return
+    start = time.perf_counter()
+    _evaluate(s, s.best, s.val)
+    timing.start(s, (time.perf_counter() - start) / len(s.val))
+
+
+def decide(s: Session, net: nn.Module, fine_tuned_value: float) -> Evidence:
+    """What a network is judged by: its figure on the acceptance split, with the confidence bound,
+    when there is one; else the fine-tuning's own best validation figure (MATLAB's rule)."""
+    if s.acceptance is None:
+        return evidence(s.metric, fine_tuned_value, len(s.val), 0.0)
+    with s.timed("acceptance"):
+        value = _evaluate(s, net, s.acceptance)
+    return evidence(s.metric, value, len(s.acceptance), s.opts.confidence)
+
+
+def _evaluate(s: Session, net: nn.Module, data: DataSource) -> float:
+    """The objective metric of ``net`` on ``data``."""
+    return evaluate(net, data, metrics=s.train_opts.metrics, loss=s.loss, device=s.device)[s.metric]
+
+
+def _with(record: PruningRecord, measured: dict[str, float]) -> PruningRecord:
+    """``record`` with the fields its cost measured (e.g. latency_ms) filled in."""
+    for name, value in measured.items():
+        setattr(record, name, value)
+    return record
+
+
+def _bounds(proof: Evidence) -> tuple[float | None, float | None]:
+    """(low, high) of a bounded figure, else (None, None): what a PruningRecord stores."""
+    return (proof.low, proof.high) if proof.bounded else (None, None)
+
+
+def _figure(s: Session, record: PruningRecord) -> str:
+    text = f"validation {s.metric} {record.validation_metric:.4g}"
+    if record.validation_low is not None:
+        text += f" ({100 * s.opts.confidence:g}% lower bound {record.validation_low:.4g})"
+    return text
 
 
 def prune_step(s: Session, iteration: int, target: float) -> Step | None:
@@ -91,16 +145,28 @@ def score_batches(s: Session, iteration: int) -> Iterator[tuple[torch.Tensor, to
     return itertools.islice(s.data.batches(order, size, shard=True), s.opts.num_importance_score_iterations)
 
 
-def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None) -> tuple[nn.Module, float, bool]:
+def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None,
+              images: int | None = None) -> tuple[nn.Module, float, bool]:
     """Fine-tune a step's network; return it, its validation figure, and whether training diverged.
 
-    Its training and validation records join the run's history, tagged with ``iteration``.
+    ``epochs`` (default max_epochs), or ``images`` when a time budget sized the fine-tuning: a
+    subset drawn from (seed, iteration), in as few epochs as hold that many images, validated
+    once per epoch. Its training and validation records join the run's history, tagged with
+    ``iteration``.
     """
-    opts = s.train_opts.replace(seed=s.train_opts.seed + iteration, max_epochs=epochs or s.train_opts.max_epochs)
-    report = s.on_fine_tune_epoch if step.plan else None  # the final fine-tuning is not resumable
+    data, opts = s.data, s.train_opts.replace(seed=s.train_opts.seed + iteration,
+                                              max_epochs=epochs or s.train_opts.max_epochs)
+    if images:
+        data = _subset(s, iteration, images, epochs := math.ceil(images / len(s.data)))
+        batch = min(opts.mini_batch_size, len(data))
+        opts = opts.replace(max_epochs=epochs, validation_frequency=max(len(data) // batch, 1))
+    # The final fine-tuning is not resumable, nor is a step the budget sized (short, and re-planned on resume).
+    report = s.on_fine_tune_epoch if step.plan and not images else None
     on_epoch = None if report is None else lambda state: report(FineTuneCheckpoint(iteration, step.plan, state))
-    net, tinfo = train_network(step.net, s.data, s.loss, opts, on_epoch=on_epoch, resume=step.resume,
-                               distillation=s.distillation)
+    net, tinfo = train_network(step.net, data, s.loss, opts, on_epoch=on_epoch, resume=step.resume,
+                               distillation=s.distillation, deadline=timing.deadline(s))
+    if images:
+        timing.measured(s, tinfo.training_seconds, len(tinfo.training_history) * min(opts.mini_batch_size, len(data)))
     split = s.info.time_split
     split["fine_tuning"] = split.get("fine_tuning", 0.0) + tinfo.training_seconds
     split["validation"] = split.get("validation", 0.0) + tinfo.elapsed_s - tinfo.training_seconds
@@ -114,8 +180,17 @@ def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None)
     return net, record.metrics[s.metric], tinfo.stop_reason == TrainingStopReason.DIVERGED
 
 
-def record(s: Session, iteration: int, tuned: nn.Module, value: float) -> tuple[PruningRecord, graph.ChannelGraph]:
-    """Count and measure a fine-tuned network, add its record to the history and log it."""
+def _subset(s: Session, iteration: int, images: int, epochs: int) -> DataSource:
+    """``images // epochs`` training examples drawn from (seed, iteration), apart from the scoring draw."""
+    generator = torch.Generator().manual_seed(s.train_opts.seed * 1_000_003 + 500_000 + iteration)
+    chosen = torch.randperm(len(s.data), generator=generator)[: max(images // epochs, 1)]
+    return subset_source(s.data, chosen)
+
+
+def record(s: Session, iteration: int, tuned: nn.Module, value: float,
+           images: int) -> tuple[PruningRecord, graph.ChannelGraph]:
+    """Count, measure and judge a fine-tuned network (``images``: what it trained on), add its record
+    to the history and log it."""
     with s.timed("surgery"):
         trace = graph.trace_channels(tuned, (s.example,))
     learnables, macs = count_learnables(tuned), count_macs(trace.gm).total
@@ -123,12 +198,16 @@ def record(s: Session, iteration: int, tuned: nn.Module, value: float) -> tuple[
     with s.timed(s.cost.phase):
         measured = s.cost.measure(tuned, first)
     fewer = 1 - learnables / s.info.original_learnables
-    rec = PruningRecord(iteration, learnables, fewer, value, s.meets(value), macs, **measured)
+    proof = decide(s, tuned, value)
+    low, high = _bounds(proof)
+    rec = _with(PruningRecord(iteration, learnables, fewer, proof.value, s.meets(proof), macs,
+                              validation_low=low, validation_high=high, fine_tuning_images=images), measured)
     s.info.pruning_history.append(rec)
     s.log(f"iteration {iteration}: {learnables:,} learnables ({100 * fewer:.1f}% fewer), "
           f"{macs / s.info.original_macs:.3f}x the MACs{s.cost.describe(rec, first)}, "
-          f"validation {s.metric} {value:.4g}"
-          f"{'' if rec.meets_threshold else (' - below the floor' if s.higher_is_better else ' - above the ceiling')}")
+          f"{_figure(s, rec)}"
+          f"{'' if rec.meets_threshold else (' - below the floor' if s.higher_is_better else ' - above the ceiling')}"
+          f"{timing.left_text(s, ', ')}")
     return rec, trace
 
 
@@ -141,23 +220,34 @@ def accept(s: Session, iteration: int, tuned: nn.Module, trace: graph.ChannelGra
 
 
 def notify(s: Session, iteration: int) -> None:
+    """Tell the caller (to checkpoint) about a new best network, with the time spent so far."""
+    timing.checkpoint(s)
     if s.on_iteration is not None:
         with s.timed("callbacks"):
             s.on_iteration(iteration, s.best, s.info)
 
 
 def final_fine_tuning(s: Session) -> None:
-    """Fine-tune the result longer; keep it only if validation did not get worse."""
+    """Fine-tune the result longer; keep it only if it still meets the threshold and did not get worse.
+
+    Under a time budget it gets every image the time left buys; else final_fine_tuning_epochs.
+    """
     before = s.info.validation_metric
     assert before is not None  # a run with accepted plans has an accepted record
-    epochs = s.opts.final_fine_tuning_epochs
-    s.log(f"final fine-tuning: {epochs} epochs")
+    epochs, images = s.opts.final_fine_tuning_epochs, timing.final_images(s)
+    if images is not None and images < min(s.train_opts.mini_batch_size, len(s.data)):
+        return  # the budget has no time left for it
+    s.log(f"final fine-tuning: {f'{images:,} images' if images else f'{epochs} epochs'}{timing.left_text(s, ', ')}")
     iteration = len(s.info.pruning_history)  # its records carry the next iteration number
-    tuned, after, diverged = fine_tune(s, iteration, Step(copy.deepcopy(s.best), {}), epochs=epochs)
-    kept = not diverged and s.not_worse(after, before)
+    tuned, after, diverged = fine_tune(s, iteration, Step(copy.deepcopy(s.best), {}), epochs=epochs or None,
+                                       images=images)
+    proof = decide(s, tuned, after)
+    kept = not diverged and s.not_worse(proof.value, before) and s.meets(proof)
     if kept:
         s.best = tuned
-    s.info.final_fine_tuning = {"epochs": epochs, "validation_before": before, "validation_after": after,
-                                "kept": kept}
-    s.log(f"final fine-tuning: validation {s.metric} {before:.4g} -> {after:.4g}"
-          f"{'' if kept else ' (not better: kept the network before it)'}")
+    low, high = _bounds(proof)
+    s.info.final_fine_tuning = {"epochs": images / len(s.data) if images else epochs, "images": images,
+                                "validation_before": before, "validation_after": proof.value,
+                                "validation_low": low, "validation_high": high, "kept": kept}
+    s.log(f"final fine-tuning: validation {s.metric} {before:.4g} -> {proof.value:.4g}"
+          f"{'' if kept else ' (not better: kept the network before it)'}{timing.left_text(s, ', ')}")

@@ -24,6 +24,17 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX) and oneDNN may use it.
+
+    Without it bf16 is emulated and slower than fp32; ``ONEDNN_MAX_CPU_ISA=AVX2`` (or an older
+    CPU) turns it off even where the hardware has it.
+    """
+    hardware = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return bool(hardware and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+                and torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "AVX2"))
+
+
 @contextlib.contextmanager
 def autocast(device: torch.device, bf16: bool) -> Iterator[None]:
     if bf16:

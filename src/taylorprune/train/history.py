@@ -43,6 +43,7 @@ class TrainingStopReason(str, Enum):
 
     MAX_EPOCHS = "Max epochs completed."
     DIVERGED = "Training diverged (non-finite loss)."
+    TIME_LIMIT = "Time limit reached."  # train_network's deadline (a time-budgeted pruning run)
 
 
 @dataclass

@@ -73,6 +73,7 @@ def train_network(
     on_epoch: EpochCallback | None = None,
     resume: TrainingState | None = None,
     distillation: Distillation | None = None,
+    deadline: float | None = None,
 ) -> tuple[nn.Module, TrainingInfo]:
     """Train ``net`` in place on ``train``; return it and its history.
 
@@ -84,6 +85,8 @@ def train_network(
     validation with the best objective metric, not the last iteration. ``on_epoch`` gets a
     TrainingState after every epoch (to checkpoint); ``resume`` continues from one.
     ``distillation`` mixes a teacher's soft targets into the loss on every mini-batch.
+    ``deadline`` (a ``time.perf_counter()`` value) ends training at the first host sync after
+    it (at most 25 iterations late), so a time-budgeted caller is not overrun when load rises.
     """
     opts = options or TrainingOptions()
     if opts.output_network == "best-validation" and opts.validation_data is None:
@@ -100,6 +103,7 @@ def train_network(
     with onednn_safe_convolutions(net, device):  # before the optimizer and DDP see the weights
         run = _Run(net, data, val, loss_fn, opts, device, bf16, distillation,
                    partly_used=not isinstance(outputs, torch.Tensor))
+        run.deadline = deadline
         return run.net, run.fit(on_epoch, resume)
 
 
@@ -133,6 +137,7 @@ class _Run:
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         self.iteration = 0
         self.train_seconds = 0.0
+        self.deadline: float | None = None  # perf_counter() value at which training stops
 
     def fit(self, on_epoch: EpochCallback | None, resume: TrainingState | None) -> TrainingInfo:
         start = time.perf_counter()
@@ -152,6 +157,9 @@ class _Run:
                     order = torch.arange(len(self.data))
                 if not self._epoch(epoch, order, bar):
                     self.info.stop_reason = TrainingStopReason.DIVERGED
+                    break
+                if self._past_deadline():
+                    self.info.stop_reason = TrainingStopReason.TIME_LIMIT
                     break
                 if on_epoch is not None:
                     on_epoch(self._state(epoch + 1, order))
@@ -219,12 +227,17 @@ class _Run:
                 if not ok:
                     return False
                 pending = []
+                if self._past_deadline():
+                    return True
             if validate:
                 self._validate()
                 tick = time.perf_counter()
         ok = self._flush(pending)
         self._clock(tick, bar)
         return ok
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def _clock(self, tick: float, bar) -> float:
         """Add the training time since ``tick`` (the device has finished it) and show the rate."""

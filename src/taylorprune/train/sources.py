@@ -214,6 +214,19 @@ def split_source(source: DataSource, size: float | int, seed: int = 0) -> tuple[
                      "TrainingOptions(validation_data=...)")
 
 
+def subset_source(source: DataSource, indices: torch.Tensor) -> DataSource:
+    """The examples of ``source`` at ``indices`` (positions): what a time budget fine-tunes a step on.
+
+    A DataLoader decides its own examples, so it has no subset.
+    """
+    if isinstance(source, InMemory):
+        return InMemory(source.data.subset(indices.cpu()), source.images.device)
+    if isinstance(source, Streamed):
+        return Streamed(Subset(source.dataset, indices.tolist()), source.device, source.workers)
+    raise InputError("a time budget fine-tunes each step on a share of the training data, which a DataLoader "
+                     "cannot give; pass a Dataset instead, or no time budget")
+
+
 def _plan(order: torch.Tensor, batch_size: int, drop_last: bool, shard: bool) -> list[list[int]]:
     """This rank's example indices per mini-batch: the global batches of ``order``, sharded."""
     order = order.cpu()

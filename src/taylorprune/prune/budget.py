@@ -1,0 +1,169 @@
+"""A wall-clock budget for a whole pruning run: plan each step from measured costs.
+
+A run with ``time_budget_s`` must end, start-up to report, within that many seconds on
+whatever device it runs. The planner splits the time after start-up into three parts:
+
+1. **The end**: what the caller evaluates after the run (the test set, the latency table) and
+   the report files, estimated from the measured seconds per evaluated image, plus a safety margin (``SAFETY_SHARE`` of the
+   budget, at least ``SAFETY_MIN_S``) for what the clock cannot see (interpreter start-up,
+   noise on a shared machine).
+2. **The final fine-tuning** of the result: ``FINAL_SHARE`` of the rest, reserved when the
+   run starts; whatever the steps leave unused is added to it.
+3. **The pruning steps**: the rest, shared out over ``PLANNED_STEPS`` steps (fewer when
+   their fixed costs would take more than half of each step's time). Each step pays fixed
+   costs (scoring, evaluating the selection and acceptance splits, tracing, surgery,
+   writing the run folder) and fine-tunes on as many training images as its share of the
+   time buys at the measured seconds per image.
+
+It is re-planned after every iteration from the times measured so far: a network that got
+smaller trains faster, so later steps get more images; a machine that got busier gives
+fewer. Stepping ends when another step's fixed costs and ``MIN_STEP_SHARE`` of a step's
+fine-tuning no longer fit before the reserve; then the remaining time goes to the final
+fine-tuning. Everything here is arithmetic on numbers (no clocks, no tensors), so it is
+tested exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+FINAL_SHARE = 0.35  # of the time after start-up and the end's reserve, kept for the final fine-tuning
+PLANNED_STEPS = 10  # pruning steps the step time is shared over (more: finer steps, less recovery each)
+MIN_STEP_SHARE = 0.25  # a step runs only if this share of a planned step's fine-tuning still fits
+MAX_INCREMENT = 0.15  # the largest step next_increment proposes, a fraction of the original cost
+SAFETY_SHARE = 0.03  # of the budget, kept free for what the clock does not see
+SAFETY_MIN_S = 5.0
+# Before the first fine-tuning is timed: a training image is assumed to cost this many evaluated
+# images (forward + backward + update, and the teacher's forward when distilling). A prior, not a
+# measurement: cpu_levers.json's medians give 8-11x at a load of ~16 (docs/cpu-budget.md).
+# Replaced by the measurement after the first step.
+TRAIN_OVER_EVAL = 5.0
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Seconds measured on the run's device, in its precision."""
+
+    eval_image_s: float  # evaluating one image (selection, acceptance, test, latency)
+    train_image_s: float | None = None  # fine-tuning on one image, distillation included (None: not yet measured)
+    score_s: float = 0.0  # one scoring pass of the current network (all its mini-batches)
+    step_overhead_s: float = 0.0  # per step besides training, scoring, evaluation: tracing, surgery, writes
+
+    def training(self) -> float:
+        """Seconds per training image: measured, else estimated from evaluation."""
+        return self.train_image_s if self.train_image_s else TRAIN_OVER_EVAL * self.eval_image_s
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Images per split: what the fixed costs of a step and of the end scale with."""
+
+    train: int  # training images (one epoch)
+    selection: int  # picks each fine-tuning's best epoch; evaluated once per step
+    acceptance: int  # decides each step; evaluated once per step
+    report: int = 0  # images the caller evaluates after the run (a test set, a latency table)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What is fixed when the run starts: the budget and the shares reserved from it."""
+
+    total_s: float  # the whole run, start-up to report
+    final_s: float  # reserved for the final fine-tuning (FINAL_SHARE of the window)
+    step_s: float  # fine-tuning seconds of one planned step
+    steps: int  # steps planned: PLANNED_STEPS, fewer where their fixed costs would take over half the time
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the next stretch of the run may spend."""
+
+    step_images: int  # fine-tuning images of the next pruning step; 0: no step fits, go to the final fine-tuning
+    final_images: int  # fine-tuning images a final fine-tuning starting now could have (all the time left)
+    left_s: float  # seconds until the budget ends
+
+
+def end_seconds(costs: Costs, sizes: Sizes, total_s: float) -> float:
+    """What the report and the safety margin need after the last fine-tuning."""
+    safety = max(SAFETY_SHARE * total_s, SAFETY_MIN_S)
+    return sizes.report * costs.eval_image_s + costs.step_overhead_s + safety
+
+
+def step_fixed_seconds(costs: Costs, sizes: Sizes) -> float:
+    """A step's cost besides fine-tuning: scoring, the two evaluations, tracing and writes."""
+    return costs.score_s + (sizes.selection + sizes.acceptance) * costs.eval_image_s + costs.step_overhead_s
+
+
+def start_budget(total_s: float, start_s: float, costs: Costs, sizes: Sizes) -> Budget:
+    """The reserve and the nominal step, ``start_s`` seconds into the budget (start-up spent)."""
+    window = max(total_s - start_s - end_seconds(costs, sizes, total_s), 0.0)
+    final = FINAL_SHARE * window
+    fixed = step_fixed_seconds(costs, sizes)
+    steps = min(PLANNED_STEPS, max(math.floor((window - final) / (2 * fixed)), 1) if fixed > 0 else PLANNED_STEPS)
+    return Budget(total_s, final, max(window - final - steps * fixed, 0.0) / steps, steps)
+
+
+def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_done: int) -> Plan:
+    """The next step's fine-tuning images, and the final fine-tuning's if it started now, ``elapsed_s`` in.
+
+    ``steps_done``: pruning steps already fine-tuned (rejected ones included). A step gets
+    the nominal step time, or an even share of what is left for steps when that is less; it
+    runs only if MIN_STEP_SHARE of the nominal still fits.
+    """
+    left = budget.total_s - elapsed_s
+    free = left - end_seconds(costs, sizes, budget.total_s)  # for steps and the final fine-tuning
+    per_image = costs.training()
+    fixed = step_fixed_seconds(costs, sizes)
+    final_fixed = (sizes.selection + sizes.acceptance) * costs.eval_image_s
+    remaining = max(budget.steps - steps_done, 1)
+    even = (free - budget.final_s) / remaining - fixed
+    step_s = min(budget.step_s, even)
+    final = _images(free - final_fixed, per_image)
+    if budget.step_s <= 0 or step_s < MIN_STEP_SHARE * budget.step_s:
+        return Plan(0, final, left)
+    return Plan(_images(step_s, per_image), final, left)
+
+
+def next_increment(step: float, margin: float, drop: float, *, minimum: float, maximum: float) -> float:
+    """The step after an accepted one, when time limits how many steps a run can make.
+
+    ``step`` removed a fraction of the original cost and lowered the decision figure by
+    ``drop`` points, leaving ``margin`` points above the floor (both in the metric's units,
+    signed so that positive is good). The next step is the one a straight-line extrapolation
+    expects to use half of the margin: accuracy falls faster the smaller a network gets, so
+    the line is optimistic and the half keeps it safe. It at most doubles the step (a drop of
+    zero or less says nothing about the slope), and stays within [minimum, maximum].
+    """
+    grown = 2 * step if drop <= 0 else min(2 * step, step * 0.5 * margin / drop)
+    return min(max(grown, minimum), maximum)
+
+
+def _images(seconds: float, per_image: float) -> int:
+    return max(math.floor(seconds / per_image), 0) if per_image > 0 else 0
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)", re.IGNORECASE)
+_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``900``, ``900s``, ``15m``, ``1h30m``, ``1.5h``, ``2m30s`` (a bare number is seconds)."""
+    value = text.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parts = _DURATION.findall(value)
+        if not parts or _DURATION.sub("", value).strip():
+            raise InputError(f"time budget {text!r} is not a duration; write e.g. 15m, 900s or 1h30m") from None
+        units = [unit.lower() for _, unit in parts]
+        if len(set(units)) != len(units) or units != sorted(units, key="hms".index):
+            raise InputError(f"time budget {text!r} repeats or reorders units; write hours, minutes, seconds "
+                             "in that order, e.g. 1h30m") from None
+        seconds = sum(float(number) * _SECONDS[unit.lower()] for number, unit in parts)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"time budget {text!r} must be a positive duration, e.g. 15m")
+    return seconds

@@ -1,0 +1,112 @@
+"""A run's time budget as the loop meets it: measured costs in, planned images and deadlines out.
+
+prune/budget.py does the arithmetic on plain numbers; this module reads the Session's clock,
+its time split and its fine-tunings to feed it, and tells the steps how many images to train
+on, when any training must stop, and how much time is left (for the progress lines). Without
+a budget every function here is a no-op (None, or an empty string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from . import budget
+from .budget import Costs, Sizes
+from .history import PruningRecord
+from .session import Session
+
+
+def elapsed(s: Session) -> float:
+    return time.perf_counter() - s.clock_start
+
+
+def start(s: Session, eval_image_s: float) -> None:
+    """Fix the budget's reserves from the seconds one evaluated image took, ``elapsed`` into the run.
+
+    A resumed run keeps the shares its checkpoint fixed and its last measured training rate;
+    evaluation is timed afresh (the machine may differ).
+    """
+    saved = dict(s.info.budget_plan or {})
+    s.costs = Costs(eval_image_s=eval_image_s, train_image_s=saved.pop("train_image_s", None))
+    if s.opts.time_budget_s is not None:
+        s.budget = budget.Budget(**saved) if saved else \
+            budget.start_budget(s.opts.time_budget_s, elapsed(s), s.costs, sizes(s))
+
+
+def checkpoint(s: Session) -> None:
+    """Put the time spent so far, and the budget's plan, into the history a checkpoint saves."""
+    s.info.elapsed_s = elapsed(s)
+    if s.budget is not None:
+        s.info.budget_plan = {**dataclasses.asdict(s.budget), "train_image_s": s.costs.train_image_s}
+
+
+def sizes(s: Session) -> Sizes:
+    accept = len(s.acceptance) if s.acceptance is not None else 0
+    return Sizes(len(s.data), len(s.val), accept, report=s.report_images)
+
+
+def plan(s: Session) -> budget.Plan:
+    """The plan from here, with the per-step costs averaged over the steps so far."""
+    assert s.budget is not None
+    split = s.info.time_split
+    done = len(s.info.pruning_history) - 1
+    per_step = max(done, 1)
+    s.costs = dataclasses.replace(s.costs, score_s=split.get("scoring", 0.0) / per_step,
+                                  step_overhead_s=(split.get("surgery", 0.0) + split.get("callbacks", 0.0)) / per_step)
+    return budget.plan(s.budget, elapsed(s), s.costs, sizes(s), steps_done=done)
+
+
+def step_images(s: Session) -> int | None:
+    """Training images of the next step's fine-tuning (0: not even a mini-batch fits); None: no budget."""
+    if s.budget is None:
+        return None
+    images = plan(s).step_images
+    return images if images >= min(s.train_opts.mini_batch_size, len(s.data)) else 0
+
+
+def final_images(s: Session) -> int | None:
+    """Training images of a final fine-tuning starting now (all the time left); None: no budget."""
+    return None if s.budget is None else plan(s).final_images
+
+
+def measured(s: Session, training_seconds: float, images: int) -> None:
+    """Learn the seconds per training image from a fine-tuning the budget sized."""
+    if s.budget is not None and training_seconds > 0 and images > 0:
+        s.costs = dataclasses.replace(s.costs, train_image_s=training_seconds / images)
+
+
+def deadline(s: Session) -> float | None:
+    """When any fine-tuning must stop for the report to fit (a perf_counter() value); None: no budget."""
+    if s.budget is None:
+        return None
+    return s.clock_start + s.budget.total_s - budget.end_seconds(s.costs, sizes(s), s.budget.total_s)
+
+
+def left_text(s: Session, prefix: str = "") -> str:
+    """E.g. ", 7m12s of 15m left" for the progress lines; empty without a budget."""
+    if s.budget is None:
+        return ""
+    left = max(s.budget.total_s - elapsed(s), 0.0)
+    minutes, rest = divmod(round(s.budget.total_s), 60)
+    total = f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
+    return f"{prefix}{int(left // 60)}m{int(left % 60):02d}s of {total} left"
+
+
+def next_increment(s: Session, increment: float, original: float, history: list[PruningRecord]) -> float:
+    """The step after an accepted one (the last of ``history``): under a budget sized by the
+    margin left (budget.next_increment, from the last two accepted steps), else unchanged."""
+    if s.budget is None:
+        return increment
+    before, last = [r for r in history if r.meets_threshold][-2:]
+    sign = 1.0 if s.higher_is_better else -1.0
+
+    def cautious(r: PruningRecord) -> float:
+        return r.validation_low if r.validation_low is not None else r.validation_metric
+
+    margin = sign * (cautious(last) - s.opts.validation_threshold)
+    drop = sign * (cautious(before) - cautious(last))
+    step = (s.cost.size(before) - s.cost.size(last)) / original
+    minimum = s.opts.min_increment or s.opts.learnables_reduction_increment
+    largest = max(budget.MAX_INCREMENT, s.opts.learnables_reduction_increment)
+    return original * budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest)

@@ -1,0 +1,137 @@
+"""The loop's time budget and its confidence-bound decisions on an acceptance split."""
+
+import copy
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from taylorprune.errors import InputError
+from taylorprune.prune import (
+    PruningCheckpoint,
+    PruningInfo,
+    StopReason,
+    budget,
+    compress_network_using_taylor_pruning,
+    count_learnables,
+    timing,
+)
+from taylorprune.prune.acceptance import wilson_bounds
+from tests.prune.helpers import TRAIN, VAL, run_pruning, tiny_options
+
+
+def test_steps_are_decided_by_the_lower_bound_on_the_acceptance_split(trained):
+    _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,
+                          learnables_reduction_goal=0.6, confidence=0.95)
+    accept = info.acceptance
+    assert accept == {"images": round(0.8 * len(VAL)), "confidence": 0.95, "selection_images": len(VAL) - accept["images"]}
+    for r in info.pruning_history:
+        correct = round(r.validation_metric / 100 * accept["images"])
+        low, high = wilson_bounds(correct, accept["images"], 0.95)
+        assert (r.validation_low, r.validation_high) == pytest.approx((100 * low, 100 * high))
+        assert r.meets_threshold == (r.validation_low >= 50.0)
+    assert info.validation_bounds == pytest.approx((info.pruning_history[len(info.plans)].validation_low,
+                                                    info.pruning_history[len(info.plans)].validation_high)) \
+        or info.final_fine_tuning
+
+
+def test_confidence_zero_decides_on_the_plain_validation_figure(trained):
+    _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,
+                          learnables_reduction_goal=0.4, confidence=0.0)
+    assert info.acceptance is None and info.validation_bounds is None and "acceptance" not in info.time_split
+    assert all(r.validation_low is None and r.meets_threshold == (r.validation_metric >= 50.0)
+               for r in info.pruning_history)
+    best = {r.pruning_iteration: r.accuracy for r in info.validation_history if r.is_best}
+    assert all(r.validation_metric == best[r.iteration] for r in info.pruning_history[1:])
+
+
+def test_a_budget_too_small_for_any_step_returns_the_unpruned_network(trained):
+    pruned, info = run_pruning(trained, validation_threshold=0.0, time_budget_s=0.5)
+    assert info.stop_reason == StopReason.TIME and "left" in info.stop_detail
+    assert count_learnables(pruned) == count_learnables(trained) and info.final_fine_tuning is None
+
+
+@pytest.mark.slow  # spends its 40 s budget
+def test_a_budgeted_run_fine_tunes_steps_on_planned_images_and_ends_with_a_final_fine_tuning(trained, monkeypatch):
+    # How many steps fit, and whether time is left for the final fine-tuning, depends on the
+    # machine and its load (planned from measured times: test_budget.py checks the arithmetic);
+    # what each step and the final fine-tuning record does not. Three planned steps of 40 s
+    # leave each step seconds of training even where a loaded machine evaluates 96 images in 2 s.
+    monkeypatch.setattr(budget, "PLANNED_STEPS", 3)
+    _, info = run_pruning(trained, validation_threshold=0.0, time_budget_s=40.0, learnables_reduction_goal=0.5)
+    steps = info.pruning_history[1:]
+    assert steps and info.time_budget_s == 40.0 and info.stop_reason in (StopReason.TIME, StopReason.GOAL)
+    for r in steps:  # each step trained on at most the images planned for it (fewer only if a deadline hit)
+        seen = 32 * sum(t.pruning_iteration == r.iteration for t in info.training_history)
+        assert 0 < seen <= r.fine_tuning_images
+    final = info.final_fine_tuning
+    if final is not None:  # sized in images by the budget, judged on the acceptance split
+        assert final["images"] > 0 and final["validation_before"] == steps[-1].validation_metric
+        assert final["validation_low"] < final["validation_after"]
+
+
+def _fixed_plan(s):
+    """Two mini-batches per step for four steps, then the final fine-tuning: a plan no clock changes."""
+    done = len(s.info.pruning_history) - 1
+    return budget.Plan(64 if done < 4 else 0, 64, 1000.0 - timing.elapsed(s))
+
+
+def _checkpoints(trained, **request):
+    """The uninterrupted run and what its run folder held after each accepted iteration."""
+    saved = []
+
+    def on_iteration(iteration, best, info):
+        saved.append(PruningCheckpoint(copy.deepcopy(best), PruningInfo.from_dict(json.loads(json.dumps(info.to_dict())))))
+
+    whole, info = run_pruning(trained, on_iteration=on_iteration, **request)
+    return whole, info, saved
+
+
+def test_a_resumed_budgeted_run_keeps_its_plan_and_step_sizes_and_reaches_the_same_network(trained, monkeypatch):
+    """With the clock taken out of the plan, a run resumed after its second accepted step continues
+    with the budget's shares it fixed at the start and with the step size the margin had reached."""
+    monkeypatch.setattr(timing, "plan", _fixed_plan)
+    monkeypatch.setattr(timing, "deadline", lambda s: None)
+    request = dict(validation_threshold=0.0, learnables_reduction_increment=0.05, learnables_reduction_goal=0.6,
+                   time_budget_s=1000.0)
+    whole, info, saved = _checkpoints(trained, **request)
+    steps = [r.learnables_reduction - p.learnables_reduction
+             for p, r in zip(info.pruning_history[:-1], info.pruning_history[1:], strict=True)]
+    assert len(info.plans) == 4 and steps[2] > 1.5 * steps[0]  # the margin grew the steps
+    checkpoint = saved[2]  # after the second accepted step
+    assert checkpoint.info.elapsed_s > 0 and checkpoint.info.budget_plan == info.budget_plan | {
+        "train_image_s": checkpoint.info.budget_plan["train_image_s"]}
+    spent = checkpoint.info.elapsed_s
+    resumed, again = run_pruning(trained, resume_from=checkpoint, **request)
+    assert again.plans == info.plans
+    assert {k: again.budget_plan[k] for k in ("total_s", "final_s", "step_s", "steps")} == \
+        {k: info.budget_plan[k] for k in ("total_s", "final_s", "step_s", "steps")}
+    assert again.elapsed_s > spent  # the time before the checkpoint counts
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_the_budget_is_for_the_whole_run_across_a_resume(trained, monkeypatch):
+    """A run whose checkpoint says it spent 28 s of a 30 s budget resumes with 2 s, less than the
+    safety margin: no step fits, and it returns the checkpoint's network (with a fresh 30 s it
+    would take steps)."""
+    request = dict(validation_threshold=0.0, learnables_reduction_increment=0.2, learnables_reduction_goal=0.6,
+                   time_budget_s=30.0)
+    with monkeypatch.context() as short:  # the run before the stop: short steps, whatever the budget
+        short.setattr(timing, "plan", _fixed_plan)
+        _, _, saved = _checkpoints(trained, **request)
+    checkpoint = saved[1]  # after the first accepted step
+    plans, learnables = list(checkpoint.info.plans), count_learnables(checkpoint.network)
+    checkpoint.info.elapsed_s = 28.0
+    resumed, info = run_pruning(trained, resume_from=checkpoint, **request)
+    assert info.stop_reason == StopReason.TIME and info.plans == plans
+    assert info.final_fine_tuning is None and info.elapsed_s >= 28.0
+    assert count_learnables(resumed) == learnables
+
+
+def test_a_budget_with_a_dataloader_is_refused_before_any_work(trained):
+    loader = DataLoader(TensorDataset(TRAIN.images.float() / 255, TRAIN.labels), batch_size=32)
+    with pytest.raises(InputError, match="time budget fine-tunes each step on a share"):
+        compress_network_using_taylor_pruning(trained, loader, options=tiny_options(), validation_threshold=0.0,
+                                              time_budget_s=60.0)

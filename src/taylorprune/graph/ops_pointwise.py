@@ -213,6 +213,9 @@ _BINARY_FUNCTIONS = (
     torch.minimum,
     torch.where,
     torch.pow,
+    torch.addcmul,
+    torch.addcdiv,
+    torch.lerp,
 )
 _BINARY_METHODS = (
     "add",
@@ -226,6 +229,10 @@ _BINARY_METHODS = (
     "maximum",
     "minimum",
     "pow",
+    "addcmul",
+    "addcmul_",
+    "addcdiv",
+    "lerp",
 )
 
 

@@ -338,7 +338,9 @@ def unbind(ctx: Context, node: fx.Node) -> Value:
 @register_method("chunk", "split")
 def split(ctx: Context, node: fx.Node) -> Value:
     """Explicit sections are rewritten; equal pieces (a count or a size) tie position i of
-    every piece together so the pieces stay equal after pruning (ShuffleNet's chunk)."""
+    every piece together so the pieces stay equal after pruning (ShuffleNet's chunk). The
+    axis split may be one dim of several channel dims if the others cannot shrink (LeViT's
+    per-head q, k, v sections)."""
     x, meta = ctx.value(node.args[0]), node.meta.get("tensor_meta")
     shapes = [tuple(m.shape) for m in meta]
     if not isinstance(x, Chan):
@@ -346,26 +348,30 @@ def split(ctx: Context, node: fx.Node) -> Value:
     dim = _dim(ctx.arg(node, 2, "dim", 0), len(x.shape))
     if dim not in x.dims:
         return tuple(x.with_shape(s) for s in shapes)
-    if x.dim is None:
-        ctx.freeze(x, f"{node.name}: splits a split channel axis")
-        return tuple(ctx.fresh_frozen(s, f"{node.name}: unfollowed split") for s in shapes)
-    sizes = [s[dim] for s in shapes]
-    pieces = np.split(x.ids, np.cumsum(sizes)[:-1])
     sections = node.args[1] if len(node.args) > 1 else _first_kwarg(node, _SECTION_KEYS)
-    if isinstance(sections, (tuple, list)):
-        for k, piece in enumerate(pieces):
-            if isinstance(sections[k], int):
-                ctx.const(node, (1, k), piece)
+    listed = isinstance(sections, (tuple, list))
+    if any(not ctx.fixed_extent(x, d) for d in x.dims if d != dim) or (
+        listed and not all(type(n) is int for n in sections)
+    ):
+        ctx.freeze(x, f"{node.name}: split not followed")
+        return tuple(ctx.fresh_frozen(s, f"{node.name}: unfollowed split") for s in shapes)
+    at = x.dims.index(dim)
+    sizes = [s[dim] for s in shapes]
+    pieces = np.split(x.ids, np.cumsum(sizes)[:-1], axis=at)
+    columns = [size_of(Chan(s, x.dims, p), dim).ids for s, p in zip(shapes, pieces, strict=True)]
+    if listed:
+        for k, piece in enumerate(columns):
+            ctx.const(node, (1, k), piece)
     elif len(set(sizes)) == 1:
         for piece in pieces[1:]:
             ctx.uf.union_arrays(pieces[0], piece)
         if str(getattr(node.target, "__name__", node.target)) == "split" and isinstance(
             sections, int
         ):
-            ctx.const(node, (1,), pieces[0])
+            ctx.const(node, (1,), columns[0])
     else:
         ctx.freeze(x, f"{node.name}: split into unequal pieces by a size")
-    return tuple(Chan(s, (dim,), p) for s, p in zip(shapes, pieces, strict=True))
+    return tuple(Chan(s, x.dims, p) for s, p in zip(shapes, pieces, strict=True))
 
 
 _SECTION_KEYS = ("split_size_or_sections", "split_size", "chunks")

@@ -46,6 +46,25 @@ class LeafTracer(fx.Tracer):
     def __init__(self, leaves: frozenset[str] = frozenset(), prefix: str = "") -> None:
         super().__init__()
         self.leaves, self.prefix = leaves, prefix
+        self.names: dict[int, str] = {}  # id of a parameter/buffer of the root -> its name
+
+    def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
+        if isinstance(root, nn.Module):
+            tensors = [*root.named_buffers(), *root.named_parameters()]
+            self.names = {id(t): n for n, t in reversed(tensors)}  # first name wins
+        return super().trace(root, concrete_args)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
+        """fx's lookup, by a table instead of a scan of every parameter per access (which
+        made tracing quadratic in the number of layers that read their own weights)."""
+        name = self.names.get(id(attr_val)) if isinstance(attr_val, torch.Tensor) else None
+        if name is None or not (
+            isinstance(attr_val, nn.Parameter) or self.proxy_buffer_attributes
+        ):
+            return attr_val
+        if name not in parameter_proxy_cache:
+            parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+        return parameter_proxy_cache[name]
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         """fx's leaves (torch.nn layers), untraceable modules, and any module a handler

@@ -16,6 +16,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from .concrete import ShapeInt
 from .context import Context, Value
 from .registry import register_function, register_method, register_module
 from .values import Chan, Param, Size, expand, simplify, size_of
@@ -108,7 +109,12 @@ def size_arg(node: fx.Node, d: int, nd: int) -> tuple[tuple[int, ...], Any] | No
 def size_literal(node: fx.Node, d: int, nd: int) -> tuple[int, ...] | None:
     """Path of the int literal (not -1) that sizes output dim ``d`` of a view, if any."""
     found = size_arg(node, d, nd)
-    return found[0] if found and isinstance(found[1], int) and found[1] != -1 else None
+    return found[0] if found and _literal(found[1]) and found[1] != -1 else None
+
+
+def _literal(value: Any) -> bool:
+    """An int written in the code, not one read from a shape (ShapeInt) or a bool."""
+    return type(value) is int
 
 
 def check_sizes(
@@ -130,9 +136,10 @@ def check_sizes(
     for d, ids in after:
         found = size_arg(node, d, nd)
         raw = found[1] if found else (node.args[1] if other is not None else None)
-        if raw is None or (isinstance(raw, int) and not isinstance(raw, bool)):
+        if raw is None or _literal(raw) or isinstance(raw, bool):
             continue
-        size = size_of(other, d) if other is not None else ctx.value(raw)
+        size = (size_of(other, d) if other is not None
+                else _shape_int(ctx, raw) if isinstance(raw, ShapeInt) else ctx.value(raw))
         if not isinstance(size, Size):
             return False
         if all(_counted_in(ctx, c, [*before, ids]) for c in size.chans):
@@ -142,6 +149,14 @@ def check_sizes(
         elif not _follow_block(ctx, size, out.ids if out is not None else ids, len(ids)):
             return False
     return True
+
+
+def _shape_int(ctx: Context, value: ShapeInt) -> Size:
+    """The Size a ShapeInt stands for: the channels of the dim it was read from."""
+    node = next((n for n in ctx.env if n.name == value.source[0]), None)
+    size = size_of(ctx.env.get(node), value.source[1]) if node is not None else Size()
+    ids = size.ids if value.steps == () else None
+    return Size(size.chans, ids, value.steps)
 
 
 def _follow_block(ctx: Context, size: Size, ids: np.ndarray, n: int) -> bool:
@@ -255,7 +270,7 @@ def _channel_slice(e: Any) -> bool:
     return (
         isinstance(e, slice)
         and e.step in (None, 1)
-        and all(b is None or isinstance(b, int) for b in (e.start, e.stop))
+        and all(b is None or _literal(b) for b in (e.start, e.stop))
     )
 
 
@@ -294,6 +309,21 @@ def cat(ctx: Context, node: fx.Node) -> Value:
             ctx.freeze(v, f"{node.name}: concatenated input without channel ids")
             parts.append(ctx.fresh_frozen(ctx.shape(t), f"{node.name}: unfollowed input").ids)
     return Chan(shape, (dim,), np.concatenate(parts))
+
+
+@register_function(torch.stack)
+def stack(ctx: Context, node: fx.Node) -> Value:
+    """Stacking adds a dim without channels: the inputs' channels are joined, as for a
+    concatenation along a dim without channels (selective-kernel branches)."""
+    shape = ctx.shape(node)
+    tensors = ctx.arg(node, 0, "tensors")
+    values = [ctx.value(t) for t in tensors]
+    chans = [v for v in values if isinstance(v, Chan)]
+    if not chans:
+        return None
+    dim = _dim(ctx.arg(node, 1, "dim", 0), len(shape))
+    joined = _cat_along_other(ctx, node, tensors, values, chans, chans[0].shape)
+    return Chan(shape, tuple(d + (d >= dim) for d in joined.dims), joined.ids)
 
 
 def _cat_along_other(ctx: Context, node: fx.Node, tensors, values, chans, shape) -> Value:
@@ -403,7 +433,7 @@ def pad(ctx: Context, node: fx.Node) -> Value:
     if (
         x.dim is None
         or mode != "constant"
-        or not all(isinstance(w, int) and w >= 0 for w in (left, right))
+        or not all(_literal(w) and w >= 0 for w in (left, right))
     ):
         ctx.freeze(x, f"{node.name}: pads the channel axis in a way not followed")
         return ctx.fresh_frozen(shape, f"{node.name}: output of an unfollowed pad")

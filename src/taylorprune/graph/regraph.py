@@ -84,10 +84,14 @@ def _same(big: fx.Node, small: fx.Node, scope: str) -> bool:
 def _regraph(model: nn.Module, cg: ChannelGraph, scope: str, changes: dict) -> nn.Module:
     sub = model.get_submodule(scope) if scope else model
     body = ("placeholder", "output")
-    big = [n for n in cg.gm.graph.nodes if n.op not in body and _in_scope(n, scope)]
+    # Modules traced with example values stay whole here (they run their own code).
+    big = [n for n in cg.gm.graph.nodes if n.op not in body and _in_scope(n, scope)
+           and not any(_in_scope(n, v) for v in cg.valued)]
     with eval_mode(sub):
-        graph = LeafTracer(cg.opaque, prefix=scope).trace(sub)
-    small = [n for n in graph.nodes if n.op not in body]
+        graph = LeafTracer(cg.opaque | cg.valued, prefix=scope).trace(sub)
+    full = {n: f"{scope}.{n.target}" if scope else str(n.target) for n in graph.nodes}
+    small = [n for n in graph.nodes if n.op not in body
+             and not (n.op == "call_module" and full[n] in cg.valued)]
     if len(big) != len(small) or not all(
         _same(b, s, scope) for b, s in zip(big, small, strict=True)
     ):

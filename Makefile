@@ -1,4 +1,6 @@
-# Set-up and the two quick-start commands. `make prune` runs the main job, `make test` the tests.
+# Set-up and the two quick-start commands. `make prune` runs the main job, `make test` the tests
+# (ruff, mypy, the whole suite); `make check` is the quick edit-test loop (the suite without
+# the tests marked slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +9,7 @@ SHARED_DATA := ../shared/data/cifar10-jpeg.tar.gz
 DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 DATA_FLAG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: setup test lint prune
+.PHONY: setup test check lint typecheck prune
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +21,14 @@ setup: $(BIN)/.installed
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
-test: lint
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
 	$(BIN)/pytest
+
+check: lint typecheck
+	$(BIN)/pytest -m "not slow"
 
 prune: setup
 	$(BIN)/taylorprune prune --model cifarnet --pretrained $(DATA_FLAG) --out runs/quickstart --force

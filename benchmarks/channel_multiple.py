@@ -1,4 +1,4 @@
-"""Do channel counts that are multiples of 8 train faster? (#6: the --channel-multiple default)
+"""Do channel counts that are multiples of 8 train faster? (the --channel-multiple default)
 
     python benchmarks/channel_multiple.py          # on this machine's CPU, or the GPU when visible
 
@@ -20,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from provenance import write_result  # beside this script
 from torch import nn
 
 from taylorprune import graph
 from taylorprune.analysis import count_macs
-from taylorprune.benchmark.machine import describe_machine
 from taylorprune.data import ImageData
 from taylorprune.models import load_model
 from taylorprune.prune.select import Candidate, select_channels
@@ -85,9 +85,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     device = resolve_device().type
-    path = RESULTS / f"channel_multiple-{device}.json"
-    path.write_text(json.dumps({"command": "python benchmarks/channel_multiple.py", "machine": describe_machine(),
-                                "device": device, "rows": rows}, indent=1) + "\n")
+    path = write_result(RESULTS / f"channel_multiple-{device}.json", {"device": device, "rows": rows}, seed=0)
     print(f"wrote {path}")
 
 

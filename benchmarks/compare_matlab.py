@@ -1,4 +1,4 @@
-"""Issue #7's benchmark: MATLAB's recipe, Torch-Pruning and each option of ours, row by row.
+"""MATLAB's recipe, Torch-Pruning and each option of ours, row by row, on the same data.
 
     python benchmarks/compare_matlab.py --data ../shared/data/cifar10-jpeg.tar.gz          # every row
     python benchmarks/compare_matlab.py --data ... --rows matlab-recipe,ours --time-limit 300
@@ -30,9 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from taylorprune.benchmark.machine import describe_machine
+from provenance import write_result  # beside this script
 
 RESULTS = Path(__file__).parent / "results" / "compare_matlab.json"
 MATLAB_PUBLISHED = {"learnables_reduction": 0.215, "test_accuracy": 85.15, "baseline_test_accuracy": 90.24,
@@ -161,15 +159,10 @@ def main() -> None:
     rows: list[dict] = []
     for name in names:
         rows.append(run_row(name, ROWS[name] + budget_flags(name, rows, args), args))
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"command": " ".join(["python", "benchmarks/compare_matlab.py", *sys.argv[1:]]), "seed": args.seed,
-              "git_commit": commit, "torch": torch.__version__, "machine": describe_machine(),
-              "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-              "scenario": args.scenario, "floor": args.floor, "recovered": recovered,
+    result = {"scenario": args.scenario, "floor": args.floor, "recovered": recovered,
               "matlab_as_published": MATLAB_PUBLISHED if args.scenario == 1 else None, "rows": rows,
               "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(Path(args.json), result, seed=args.seed)
     print(f"wrote {args.json}")
 
 

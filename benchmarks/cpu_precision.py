@@ -1,4 +1,4 @@
-"""Does bf16 autocast keep fine-tuning accuracy on the CPU? (#6: choose the CPU default by measurement)
+"""Does bf16 autocast keep fine-tuning accuracy on the CPU? (the CPU default, chosen by measurement)
 
     python benchmarks/cpu_precision.py --data ../shared/data/cifar10-jpeg.tar.gz
 
@@ -18,9 +18,9 @@ import random
 from pathlib import Path
 
 import torch
+from provenance import write_result  # beside this script
 
 from taylorprune import graph
-from taylorprune.benchmark.machine import describe_machine
 from taylorprune.data import load_data, split_validation
 from taylorprune.models import load_model
 from taylorprune.prune import default_fine_tuning_options
@@ -52,10 +52,9 @@ def main() -> None:
         rows[precision] = {"validation_accuracy": evaluate(tuned, val, **fp32)["accuracy"],
                            "training_images_per_s": info.images_per_second, "seconds": info.elapsed_s}
         print(precision, rows[precision], flush=True)
-    result = {"command": "python benchmarks/cpu_precision.py --data " + args.data, "images": args.images,
-              "epochs": args.epochs, "removed_channels": "25% of every prunable group (seed 0)",
-              "machine": describe_machine(), "rows": rows}
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    result = {"images": args.images, "epochs": args.epochs,
+              "removed_channels": "25% of every prunable group (seed 0)", "rows": rows}
+    write_result(RESULTS, result, seed=0)
     print(json.dumps(rows))
 
 

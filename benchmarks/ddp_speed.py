@@ -1,4 +1,4 @@
-"""Fine-tuning throughput of cifarnet under torchrun: compare --nproc_per_node 1 and N (#10).
+"""Fine-tuning throughput of cifarnet under torchrun: compare --nproc_per_node 1 and N.
 
     torchrun --standalone --nproc_per_node=1 benchmarks/ddp_speed.py
     torchrun --standalone --nproc_per_node=2 benchmarks/ddp_speed.py

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The GPU figures still owed (see the issues' notes), in one call of a short device lease:
+# The GPU figures still owed (docs/speed.md, docs/results.md), in one call of a short device lease:
 #   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; 10-12 minutes with the
 #                                     default rows: trim ROWS or ROW_LIMIT to fit the lease)
-# 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes)   issues #6, #8
-# 2. speed table with torch.compile rows, torch.profiler summary          issue #6
-# 3. torchrun --nproc_per_node=1 against a plain process                  issue #10
-# 4. issue #7 scenario 1 rows, each time-limited (Ctrl-C keeps the best)  issue #7
-# 5. GPU latency of the bundled network against the "ours" row's result  issue #8
+# 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes)
+# 2. speed table with torch.compile rows, torch.profiler summary
+# 3. torchrun --nproc_per_node=1 against a plain process
+# 4. compare_matlab.py scenario 1 rows, each time-limited (Ctrl-C keeps the best)
+# 5. GPU latency of the bundled network against the "ours" row's result
 # Needs CIFAR-10 at $DATA (default .device/cifar10-jpeg.tar.gz, an ignored copy of the shared
 # tarball). Results go to $OUT (checks.log, *.json, runs.tgz).
 set -u -o pipefail
@@ -43,10 +43,10 @@ log "torchrun nproc 1 vs a plain process (45,000 images, 3 epochs, bf16)"
 for launcher in "python3" "python3 -m torch.distributed.run --standalone --nproc_per_node=1"; do
   timeout 60 $launcher benchmarks/ddp_speed.py --images "${DDP_IMAGES:-45000}" --epochs 3 --precision bf16 | tee -a "$OUT/ddp-gpu.jsonl"
 done
-log "issue #7 scenario 1: rows $ROWS, $ROW_LIMIT s each"
+log "compare_matlab scenario 1: rows $ROWS, $ROW_LIMIT s each"
 python3 benchmarks/compare_matlab.py --data "$DATA" --rows "$ROWS" --time-limit "$ROW_LIMIT" \
   --out "$WORK/compare" --json "$OUT/compare_matlab.json" $ROW_ARGS
-log "issue #7 scenario 2 (akamaster ResNet-56), if its checkpoint was carried to .device/"
+log "compare_matlab scenario 2 (akamaster ResNet-56), if its checkpoint was carried to .device/"
 if [ -f .device/akamaster-resnet56.th ]; then
   python3 benchmarks/compare_matlab.py --data "$DATA" --scenario 2 --foreign .device/akamaster-resnet56.th \
     --rows "${ROWS2:-ours-macs}" --time-limit "$ROW_LIMIT" --out "$WORK/compare2" --json "$OUT/compare_foreign.json"

@@ -14,16 +14,14 @@ Prints one JSON line per network and writes benchmarks/results/graph_coverage.js
 from __future__ import annotations
 
 import json
-import os
-import platform
 import random
-import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import torch
+from provenance import write_result  # beside this script
 
 from taylorprune import graph
 from taylorprune.models import load_model
@@ -105,24 +103,6 @@ def masked_rel_diff(model, x, plan, cg) -> float:
     return float((got - want).abs().max() / want.abs().max())
 
 
-def provenance() -> dict:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": commit,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores",
-        "torch_threads": torch.get_num_threads(),
-        "seed": SEED,
-    }
-
-
 def main(names: list[str]) -> None:
     specs = {s: n for s, n in NETWORKS.items() if not names or s.split(":")[-1] in names}
     rows = []
@@ -130,8 +110,7 @@ def main(names: list[str]) -> None:
         row = measure(spec, size)
         print(json.dumps(row), flush=True)
         rows.append(row)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"provenance": provenance(), "networks": rows}, indent=1) + "\n")
+    write_result(RESULTS, {"networks": rows}, seed=SEED)
 
 
 if __name__ == "__main__":

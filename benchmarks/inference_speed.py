@@ -16,14 +16,12 @@ versions, CPU, load average before and after every run).
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from provenance import write_result  # beside this script
 
 from taylorprune import graph
 from taylorprune.artifacts import load_network, save_network
@@ -73,14 +71,8 @@ def main() -> None:
                                       names=(f"cifarnet pruned {share:.1%} of learnables", "cifarnet"))
         print("\n".join(benchmark_lines(comparison)), "\n", flush=True)
         runs.append(comparison.to_dict())
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "provenance": {"command": " ".join(["python", "benchmarks/inference_speed.py", *sys.argv[1:]]),
-                       "git_commit": commit, "seed": SEED, "learnables_removed": share,
-                       "note": "2-core shared machine; see machine.load_average per run"},
-        "runs": runs,
-    }, indent=1) + "\n")
+    write_result(RESULTS, {"learnables_removed": share, "note": "see machine.load_average per run", "runs": runs},
+                 seed=SEED)
     print(f"wrote {RESULTS}")
 
 

@@ -1,7 +1,6 @@
-"""torch.profiler over a few training steps, boiled down to where the time goes (#6).
+"""torch.profiler over a few training steps, boiled down to where the time goes.
 
-Issue #6 asks for the profile when a speed target is missed: this turns one profiled window
-into a small JSON-able summary (time per step, how busy the device was, the top ops and a
+When a speed target is missed, the profile says why: this turns one profiled window into a small JSON-able summary (time per step, how busy the device was, the top ops and a
 share per op category) and a few printable lines. On CUDA the times are those of the
 kernels, copies and memsets CUPTI records; on CPU, the self CPU time of the operators.
 Used by benchmarks/speed.py --profile.

@@ -1,4 +1,4 @@
-"""Training and inference speed of cifarnet per mode, and the seed workflow end to end (#6).
+"""Training and inference speed of cifarnet per mode, and the seed workflow end to end.
 
     python benchmarks/speed.py                                  # step rates + inference, this machine
     python benchmarks/speed.py --compile                        # also torch.compile reduce-overhead
@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -31,9 +29,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from profile_summary import ProfileWindow, format_summary, sync  # beside this script
+from provenance import write_result
 
 from taylorprune.artifacts import resolve_network
-from taylorprune.benchmark.machine import describe_machine
 from taylorprune.data import ImageData, load_data, split_validation
 from taylorprune.models import load_model
 from taylorprune.train import TrainingInfo, TrainingOptions, TrainingState, evaluate, train_network
@@ -230,7 +228,7 @@ def main() -> None:
     parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                         help="the workflow's fine-tuning captures its step in CUDA graphs (on CUDA)")
     parser.add_argument("--profile", action="store_true",
-                        help="torch.profiler summary of a few steps of eager-bf16-cl and ours (#6)")
+                        help="torch.profiler summary of a few steps of eager-bf16-cl and ours")
     parser.add_argument("--profile-batches", type=lambda v: [int(b) for b in v.split(",")], default=[128, 1024],
                         help="comma-separated batch sizes to profile (default 128,1024)")
     parser.add_argument("--profile-steps", type=int, help="profiled steps per profile (default 10 CUDA, 2 CPU)")
@@ -239,11 +237,7 @@ def main() -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     steps = args.steps or (200 if cuda else 10)
-    result: dict = {"command": " ".join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
-                    "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                                                 text=True).stdout.strip(),
-                    "machine": describe_machine(),
-                    "gpu": torch.cuda.get_device_name() if cuda else None}
+    result: dict = {}
     test = load_data(args.data)[1] if args.data else None
     if not args.skip_rates:
         modes = ["eager-fp32", "eager-bf16-cl"] + (["compile-reduce-overhead-bf16"] if args.compile else [])
@@ -269,8 +263,7 @@ def main() -> None:
             parser.error("--workflow needs --data")
         result["workflow"] = workflow(args)
     path = Path(args.json) if args.json else RESULTS / f"speed-{'gpu' if cuda else 'cpu'}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(path, result, seed=0)
     if "workflow" in result:
         print(json.dumps(result["workflow"]))
     print(f"wrote {path}")

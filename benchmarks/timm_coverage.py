@@ -55,10 +55,11 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from graph_coverage import FRACTION, SEED, masked_rel_diff, provenance
+from graph_coverage import FRACTION, SEED, masked_rel_diff
+from provenance import provenance  # beside this script
+from render_graph_coverage import TIMM_MARK
 from torch import nn
 from torch_pruning_compare import (
-    TIMM_MARK,
     TOLERANCE,
     Case,
     final_layer,
@@ -317,7 +318,7 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
     data["method"] = {"sizes": SIZES, "fraction": FRACTION, "tolerance": TOLERANCE,
                       "every": every, "timeout_s": timeout, "max_params": max_params,
                       "pure_transformer": "fewer than two conv modules (meta-device build)"}
-    data["provenance"] = {**provenance(), "timm": importlib.metadata.version("timm"),
+    data["provenance"] = {**provenance(SEED), "timm": importlib.metadata.version("timm"),
                           "torch_pruning": importlib.metadata.version("torch-pruning")}
     save(data, path)
     work = Worker(max_params)

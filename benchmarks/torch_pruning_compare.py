@@ -42,16 +42,15 @@ Columns, per tool:
     .venv/bin/python benchmarks/torch_pruning_compare.py --networks resnet20 googlenet
 
 Prints one JSON line per network. A full run writes benchmarks/results/
-torch_pruning_compare.json and docs/graph-coverage.md (which also reads
-graph_coverage.json); a ``--networks`` run only prints, so a partial run never replaces
-the full table. Torch-Pruning is imported here only: it is a benchmark dependency.
+torch_pruning_compare.json, then docs/graph-coverage.md (render_graph_coverage.py, which
+also reads graph_coverage.json); a ``--networks`` run only prints, so a partial run never
+replaces the full table. Torch-Pruning is imported here only: it is a benchmark dependency.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import importlib.metadata
 import json
 import random
 import time
@@ -60,18 +59,16 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
-from graph_coverage import FRACTION, NETWORKS, SEED, build, provenance
+from graph_coverage import FRACTION, NETWORKS, SEED, build
+from provenance import write_result
+from render_graph_coverage import write_doc
 from torch import nn
 
-from taylorprune import graph
+from taylorprune import errors, graph
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "torch_pruning_compare.json"
-COVERAGE = ROOT / "benchmarks" / "results" / "graph_coverage.json"
-DOC = ROOT / "docs" / "graph-coverage.md"
-TOLERANCE = 1e-9  # relative; the oracle's tolerance in issue 3
-# docs/graph-coverage.md below this line belongs to timm_coverage.py: kept when rewriting.
-TIMM_MARK = "<!-- timm_coverage.py writes below this line -->"
+TOLERANCE = 1e-9  # relative: the pruned = masked oracle's tolerance (tests/graph)
 
 
 @dataclass(frozen=True)
@@ -133,8 +130,9 @@ def learnables(model: nn.Module) -> int:
 
 
 def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """The exception's type and the first line of its message (errors.first_line)."""
+    message = errors.first_line(err)
+    return type(err).__name__ if message == type(err).__name__ else f"{type(err).__name__}: {message}"
 
 
 def runnable(model: nn.Module, case: Case) -> str:
@@ -339,7 +337,7 @@ def prune_to_one(pruner, group) -> None:
         sub.prune()
 
 
-# ---- run and render ---------------------------------------------------------------------
+# ---- run ---------------------------------------------------------------------
 
 
 def measure(tp: ModuleType, spec: str, size: int) -> dict:
@@ -354,116 +352,6 @@ def measure(tp: ModuleType, spec: str, size: int) -> dict:
     }
 
 
-class Footnotes:
-    """Long texts (error messages, caveats) become numbered notes below the table."""
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-
-    def ref(self, text: str) -> str:
-        if text not in self.texts:
-            self.texts.append(text)
-        return f"[{self.texts.index(text) + 1}]"
-
-    def lines(self) -> list[str]:
-        return [f"[{i}] {text}" for i, text in enumerate(self.texts, 1)]
-
-
-INEXACT = (
-    "LayerNorm over channels: removing a channel changes the normalisation of the others, "
-    "so neither tool can match the zeroed network; the number is the size of that change."
-)
-
-
-def cell_runnable(r: dict, notes: Footnotes) -> str:
-    return "yes" if r["runnable"] == "yes" else f"no {notes.ref(r['runnable'])}"
-
-
-def cell_consistent(r: dict, inexact: bool, notes: Footnotes) -> str:
-    if r["consistent"] == "n/a":
-        return f"n/a {notes.ref(r['consistent_why_not'])}"
-    cell = f"{'yes' if r['consistent'] else 'no'} ({r['max_rel_diff']:.0e})"
-    return f"{cell} {notes.ref(INEXACT)}" if inexact else cell
-
-
-def cell_tp_fraction(t: dict, notes: Footnotes) -> str:
-    if t["prunable_fraction"] == "n/a":
-        return f"n/a {notes.ref(t['prunable_why_not'])}"
-    cell = f"{100 * t['prunable_fraction']:.3f}%"
-    if t["pruned_to_one_runnable"] != "yes":
-        why = f"the pruned-to-one network does not run: {t['pruned_to_one_runnable']}"
-        cell += f" {notes.ref(why)}"
-    return cell
-
-
-def render(rows: list[dict], coverage: dict, notes: Footnotes) -> list[str]:
-    """Table lines: coverage columns from graph_coverage.json, then both tools' results."""
-    cov = {r["network"]: r for r in coverage["networks"]}
-    lines = [
-        "| network | groups (prunable) | prunable fraction | frozen groups | trace+prune s "
-        "| runnable | consistent | TP groups | TP runnable | TP consistent "
-        "| TP prunable fraction | s ours / TP |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        c, o, t = cov[row["network"]], row["ours"], row["torch_pruning"]
-        inexact = o["not_exact_groups"] > 0
-        cells = [
-            row["network"].split(":")[-1],
-            f"{c['groups']} ({c['prunable_groups']})",
-            f"{100 * c['prunable_fraction']:.3f}%",
-            ", ".join(f"{n} {why}" for why, n in c["frozen"].items()) or "none",
-            f"{c['trace_s'] + c['prune_s']:.2f}",
-            cell_runnable(o, notes),
-            cell_consistent(o, inexact, notes),
-            "n/a" if t["groups"] is None else str(t["groups"]),
-            cell_runnable(t, notes),
-            cell_consistent(t, inexact, notes),
-            cell_tp_fraction(t, notes),
-            f"{o['seconds']:.2f} / " + (f"{t['seconds']:.2f}" if "seconds" in t else "-"),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def markdown(compare: dict, coverage: dict) -> str:
-    notes = Footnotes()
-    table = render(compare["networks"], coverage, notes)
-    cp, tp = coverage["provenance"], compare["provenance"]
-    return "\n".join(
-        [
-            "# Channel-graph coverage, and Torch-Pruning side by side",
-            "",
-            "Per network: how much of it `taylorprune.graph` can prune, and what a random 30%",
-            f"channel pruning gives with our engine and with Torch-Pruning (TP) {tp['torch_pruning']}.",
-            "",
-            "- groups, prunable fraction (learnables in prunable channels, keeping one channel",
-            "  per group), frozen groups, trace+prune s (float32, CPU): from",
-            f"  `{cp['command']}` at {(cp['git_commit'] or '?')[:10]} ({cp['hardware']}).",
-            "- all other columns: from",
-            f"  `{tp['command']}` at {(tp['git_commit'] or '?')[:10]} ({tp['hardware']});",
-            "  `s ours / TP` is trace+prune of the random 30% pruning in float64.",
-            "- runnable: a forward pass on a random input gives the original output shape.",
-            "- consistent: the pruned network equals the original with exactly the removed",
-            "  channels zeroed at their producers (float64, eval mode, random BN statistics);",
-            "  max relative difference in parentheses, yes below 1e-9.",
-            "- TP prunable fraction: every group of `DG.get_all_groups` pruned to one channel",
-            "  (per channel group), learnables of the result counted. TP groups: the groups",
-            "  that call yields (the ones it would prune). Details in the script's docstring.",
-            "- groups differ where the tools model grouped convs differently: TP prunes inside",
-            "  each conv group (the group count stays), ours removes whole conv groups and ties",
-            "  the conv feeding a grouped conv to it (regnet_y_400mf).",
-            "- times are wall clock on 2 CPU cores shared with other jobs; between two runs they",
-            "  varied up to about 5x, so compare them only roughly.",
-            "",
-            *table,
-            "",
-            *notes.lines(),
-            "",
-        ]
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -473,25 +361,12 @@ def main(argv: list[str] | None = None) -> None:
         help="subset by short name (resnet20, googlenet, ...); default: all 16. "
         "A subset only prints, it writes no files.",
     )
-    parser.add_argument(
-        "--render-only",
-        action="store_true",
-        help="measure nothing; rewrite docs/graph-coverage.md from the two JSON results "
-        "(after graph_coverage.py was rerun). Default: off.",
-    )
     args = parser.parse_args(argv)
-    if not args.render_only:
-        rows = run(args.networks)
-        if args.networks:
-            return
-        prov = {**provenance(), "torch_pruning": importlib.metadata.version("torch-pruning")}
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"provenance": prov, "networks": rows}, indent=1) + "\n")
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    coverage, compare = json.loads(COVERAGE.read_text()), json.loads(RESULTS.read_text())
-    old = DOC.read_text() if DOC.exists() else ""
-    timm = old[old.index(TIMM_MARK):] if TIMM_MARK in old else ""
-    DOC.write_text(markdown(compare, coverage) + (f"\n{timm}" if timm else ""))
+    rows = run(args.networks)
+    if args.networks:
+        return
+    write_result(RESULTS, {"networks": rows}, seed=SEED)
+    print(f"wrote {RESULTS} and {write_doc()}")
 
 
 def run(names: list[str] | None) -> list[dict]:

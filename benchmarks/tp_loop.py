@@ -1,4 +1,4 @@
-"""Torch-Pruning 1.6.1's Taylor pruning in MATLAB's loop: the "torch-pruning-taylor" row of issue #7.
+"""Torch-Pruning 1.6.1's Taylor pruning in MATLAB's loop: the "torch-pruning-taylor" row of compare_matlab.py.
 
     .venv/bin/pip install -e '.[bench]'
     python benchmarks/tp_loop.py --data PATH --out runs/tp-taylor          # bundled cifarnet, 85% floor
@@ -57,7 +57,7 @@ from taylorprune.artifacts import resolve_network
 from taylorprune.data import ImageData, load_data, split_validation
 from taylorprune.models import builder_kwargs
 from taylorprune.prune import StopReason, count_learnables, default_fine_tuning_options
-from taylorprune.train import evaluate, resolve_device, test_net, train_network
+from taylorprune.train import TrainingStopReason, evaluate, resolve_device, test_net, train_network
 from taylorprune.train.augment import to_float
 from taylorprune.train.batches import iterate_batches
 from taylorprune.train.device import prepare_model
@@ -247,7 +247,7 @@ def fine_tune(net: nn.Module, loop: Loop, step: int, progress: Progress) -> floa
     split["fine_tuning"] = split.get("fine_tuning", 0.0) + info.training_seconds
     split["validation"] = split.get("validation", 0.0) + info.elapsed_s - info.training_seconds
     progress.epochs += len(info.training_history) / per_epoch
-    if info.stop_reason.startswith("Training diverged"):
+    if info.stop_reason == TrainingStopReason.DIVERGED:
         return None
     return [r.accuracy for r in info.validation_history if r.is_best][-1]
 

@@ -5,6 +5,33 @@ from PIL import Image
 
 from tests.fixtures import colour_blobs
 
+# Tests that take more than a few seconds on a 2-core CPU: subprocesses, torchrun, whole
+# pruning runs through the CLI, torchvision networks, exports, the shared-data accuracy
+# checks. They carry the "slow" marker: `make test` runs them, `make check` leaves them out.
+SLOW = (
+    "tests/test_resume.py",
+    "tests/test_distributed.py",
+    "tests/models/test_pretrained.py",
+    "tests/models/test_foreign_accuracy.py",
+    "tests/export/",
+    "tests/graph/test_zoo.py::test_torchvision",
+    "tests/graph/test_zoo.py::test_convnext",
+    "tests/analysis/test_compression.py::test_torchvision_networks",
+    "tests/importance/test_variants.py::test_two_ranks",
+    "tests/test_artifacts.py::test_round_trip_in_a_fresh_process",
+    "tests/test_cli.py::test_help_lists_every_subcommand",
+    "tests/test_cli.py::test_a_pruned_network_can_be_trained_and_pruned_further",
+    "tests/test_cli.py::test_prune_min_increment_none_is_matlabs_rule",
+    "tests/test_cli.py::test_the_default_validation_split_fits_a_small_data_set_and_is_said",
+    "tests/prune/test_latency.py::test_cost_in_latency_counts_steps_and_goal_in_time",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def folder(tmp_path_factory):

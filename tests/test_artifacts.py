@@ -118,7 +118,7 @@ def _pickle_bytes() -> bytes:
     ("future", r"has format 7, newer than the 1 this taylorprune .* reads; upgrade taylorprune"),
     ("truncated", r"not a readable \.safetensors file .*truncated"),
     ("pickle", r"not a readable \.safetensors file .*pickle renamed"),
-    ("factory", r"cannot import factory 'nosuch\.mod:make' .*PYTHONPATH"),
+    ("factory", r"names the builder 'nosuch\.mod:make', code loading would import and run; pass --trust-code"),
     ("missing field", r"manifest field 'plans' is missing or not a list"),
     ("bad plan", r"plan names group 99"),
     ("bad kwargs", r"'resnet20' cannot be rebuilt from the manifest \(.*unexpected keyword"),
@@ -219,3 +219,69 @@ def test_loading_never_unpickles(saved, monkeypatch):
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
     load_network(saved[0])
+
+
+def _hostile(saved_path: Path, dst: Path, spec: str, **kwargs) -> Path:
+    return _rewrite(saved_path, dst, lambda m: m.update(spec=spec, kwargs=kwargs))
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), [
+    ("os:system", {"command": "touch {marker}"}),
+    ("subprocess:check_call", {"args": ["touch", "{marker}"]}),
+    ("builtins:open", {"file": "{marker}", "mode": "w"}),
+])
+def test_a_manifest_naming_code_runs_none_of_it(saved, tmp_path, spec, kwargs):
+    """The manifest's spec is never imported or called unless the caller trusts the file."""
+    marker = tmp_path / "code-ran"
+    filled = {k: [a.format(marker=marker) for a in v] if isinstance(v, list) else v.format(marker=marker)
+              for k, v in kwargs.items()}
+    bad = _hostile(saved[0], tmp_path / "evil.safetensors", spec, **filled)
+    for load in (load_network, resolve_network):
+        with pytest.raises(InputError, match=r"--trust-code \(trust_code=True in Python\)") as err:
+            load(str(bad))
+        assert "\n" not in str(err.value) and str(bad) in str(err.value) and repr(spec) in str(err.value)
+    assert not marker.exists()
+
+
+def test_trust_code_rebuilds_a_users_factory(saved, tmp_path):
+    net = load_model("tests.fixtures:tiny_resnet")
+    path = save_network(net, tmp_path / "own.safetensors", "tests.fixtures:tiny_resnet", input_shape=(3, 8, 8))
+    with pytest.raises(InputError, match="--trust-code"):
+        load_network(path)
+    x = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(load_network(path, trust_code=True).eval()(x), net.eval()(x))
+        assert torch.equal(resolve_network(str(path), trust_code=True).eval()(x), net.eval()(x))
+    missing = _hostile(path, tmp_path / "gone.safetensors", "nosuch.mod:make")
+    with pytest.raises(InputError, match=r"cannot import factory 'nosuch\.mod:make' .*PYTHONPATH"):
+        load_network(missing, trust_code=True)
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"width": {"__class__": "os:system"}}, r"keyword 'width' of the manifest is \{.*\}, not a plain JSON value"),
+    ({"width": [0.25, {"a": 1}]}, r"keyword 'width' of the manifest is \[.*\], not a plain JSON value"),
+])
+def test_builtin_specs_take_plain_json_keywords_only(saved, tmp_path, kwargs, expected):
+    bad = _rewrite(saved[0], tmp_path / "bad.safetensors", lambda m: m.update(kwargs=kwargs))
+    with pytest.raises(InputError, match=expected) as err:
+        load_network(bad)
+    assert "--trust-code" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_torchvision_classifier_rebuilds_without_trust(tmp_path):
+    net = load_model("torchvision:squeezenet1_1", num_classes=3).eval()
+    path = save_network(net, tmp_path / "tv.safetensors", "torchvision:squeezenet1_1", kwargs={"num_classes": 3},
+                        input_shape=(3, 64, 64))
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(load_network(path).eval()(x), net(x))
+    detector = _rewrite(path, tmp_path / "det.safetensors", lambda m: m.update(spec="torchvision:fasterrcnn_resnet50_fpn"))
+    with pytest.raises(InputError, match="torchvision has no classification model 'fasterrcnn_resnet50_fpn'"):
+        load_network(detector)
+
+
+def test_a_manifest_nested_too_deep_is_one_line(saved, tmp_path):
+    bad = tmp_path / "deep.safetensors"
+    save_file(load_file(str(saved[0])), str(bad), metadata={MANIFEST_KEY: "[" * 100_000 + "]" * 100_000})
+    with pytest.raises(InputError, match="its manifest is not JSON"):
+        load_network(bad)

@@ -32,6 +32,21 @@ def _bad_pickle(root):
     return "cifar-10-batches-py"
 
 
+def _hostile_manifest(root):
+    """A taylorprune file whose manifest asks to run a shell command while the network is rebuilt."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from taylorprune.artifacts import MANIFEST_KEY
+
+    manifest = {"format": 1, "spec": "os:system", "kwargs": {"command": f"touch {root.parent / 'code-ran'}"},
+                "plans": [], "input_shape": [3, 8, 8]}
+    save_file({"w": torch.zeros(1)}, str(root.parent / "evil.safetensors"),
+              metadata={MANIFEST_KEY: json.dumps(manifest)})
+    return "names the builder 'os:system', code loading would import and run; pass --trust-code"
+
+
 def _other_weights(root):
     path = root.parent / "wide.pt"
     from taylorprune.models import create_model
@@ -51,6 +66,8 @@ CASES = {
     "image size the model cannot take": (["test", "--model", "tests.fixtures:flat_net_32", "--data", "{data}"],
                                          "cannot take images of shape (3, 8, 8)", None),
     "model spec names nothing": (["test", "--model", "no_such_model", "--data", "{data}"], "unknown model", None),
+    "hostile manifest": (["test", "--model", "{tmp}/evil.safetensors", "--data", "{data}"], None,
+                         _hostile_manifest),
     "checkpoint of another architecture": (["test", "--model", TINY, "--weights", "{tmp}/wide.pt",
                                             "--data", "{data}"], None, _other_weights),
     "untraceable network": ([*PRUNE, "--model", "tests.fixtures:DataDependent", "--data", "{data}",
@@ -61,6 +78,10 @@ CASES = {
     "latency batch zero": ([*PRUNE, "--data", "{data}", "--cost", "latency", "--latency-batch", "0",
                             "--out", "{tmp}/o"], "latency_batch_size", None),
     "budget zero": ([*PRUNE, "--data", "{data}", "--budget-epochs", "0", "--out", "{tmp}/o"], "budget", None),
+    "validation larger than the data": ([*PRUNE, "--data", "{data}", "--validation", "5000", "--out", "{tmp}/o"],
+                                        "gives 5000 of 240 images", None),
+    "validation split zero": ([*PRUNE, "--data", "{data}", "--validation", "0", "--out", "{tmp}/o"],
+                              "validation_split=0.0", None),
     "negative epochs": ([*PRUNE, "--data", "{data}", "--epochs", "-1", "--out", "{tmp}/o"], "max_epochs", None),
     "negative batch size": ([*PRUNE, "--data", "{data}", "--batch-size", "-8", "--out", "{tmp}/o"],
                             "mini_batch_size", None),
@@ -92,3 +113,4 @@ def test_bad_input_table(case, folder, tmp_path, capsys):
     assert expected in err
     if prepare == "keep":
         assert (tmp_path / "keep" / "model.safetensors").read_text() == "earlier work"
+    assert not (tmp_path / "code-ran").exists()

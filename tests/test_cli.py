@@ -32,7 +32,11 @@ def test_train_then_test_the_saved_model(folder, tmp_path, capsys):
         p.name for p in out.iterdir()}
     history = json.loads((out / "history.json").read_text())
     assert len(history["training_history"]) == 2 * (210 // 32)
-    assert main(["test", "--model", str(out / "model.safetensors"), "--data", str(folder)]) == 0
+    capsys.readouterr()
+    # The saved manifest names the user's factory: loading it again needs the user's trust.
+    assert main(["test", "--model", str(out / "model.safetensors"), "--data", str(folder)]) == 2
+    assert "names the builder 'tests.fixtures:tiny_resnet'" in capsys.readouterr().err
+    assert main(["test", "--model", str(out / "model.safetensors"), "--data", str(folder), "--trust-code"]) == 0
     assert capsys.readouterr().out.strip() == f"accuracy: {history['test_accuracy']:.2f}"
 
 
@@ -55,7 +59,7 @@ def test_prune_writes_a_loadable_network_and_its_report(folder, tmp_path, capsys
     assert [t["batch"] for t in result["latency"]] == [1, 128]
     assert all(t["before_ms"] > 0 and t["after_ms"] > 0 for t in result["latency"])
     history = json.loads((out / "history.json").read_text())
-    net = load_network(out / "model.safetensors")
+    net = load_network(out / "model.safetensors", trust_code=True)
     assert sum(p.numel() for p in net.parameters()) == history["learnables"] < history["original_learnables"]
     assert net.eval()(torch.rand(2, 3, 8, 8)).shape == (2, 3)
 
@@ -98,19 +102,95 @@ def test_a_pruned_network_can_be_trained_and_pruned_further(folder, tmp_path):
     assert main(["prune", "--model", TINY, "--min-accuracy", "0", "--goal", "0.2", "--increment", "0.2",
                  "--score-iterations", "2", "--out", str(first), *common]) == 0
     again = tmp_path / "again"
-    assert main(["train", "--model", str(first / "model.safetensors"), "--out", str(again), *common]) == 0
+    assert main(["train", "--model", str(first / "model.safetensors"), "--out", str(again), "--trust-code",
+                 *common]) == 0
     more = tmp_path / "more"
     assert main(["prune", "--model", str(again / "model.safetensors"), "--min-accuracy", "0", "--goal", "0.2",
-                 "--increment", "0.2", "--score-iterations", "2", "--out", str(more), *common]) == 0
-    sizes = [sum(p.numel() for p in load_network(d / "model.safetensors").parameters())
+                 "--increment", "0.2", "--score-iterations", "2", "--out", str(more), "--trust-code", *common]) == 0
+    sizes = [sum(p.numel() for p in load_network(d / "model.safetensors", trust_code=True).parameters())
              for d in (first, again, more)]
     assert sizes[0] == sizes[1] > sizes[2]
 
 
-def test_prune_choices_match_the_library():
-    from taylorprune.cli import _parser
-    from taylorprune.importance import IMPORTANCE, NORMALIZATIONS
+def _subparser(name):
+    from taylorprune.cli import build_parser
 
-    prune = next(a for a in _parser()._subparsers._group_actions[0].choices.items() if a[0] == "prune")[1]
-    choices = {a.dest: tuple(a.choices) for a in prune._actions if a.choices}
-    assert choices["importance"] == tuple(IMPORTANCE) and choices["normalization"] == tuple(NORMALIZATIONS)
+    return build_parser()._subparsers._group_actions[0].choices[name]
+
+
+def _flags(parser) -> dict[str, object]:
+    return {a.dest: a for a in parser._actions if a.option_strings}
+
+
+def test_prune_choices_are_the_registries():
+    from taylorprune.importance import IMPORTANCE, NORMALIZATIONS
+    from taylorprune.prune import COSTS
+
+    flags = _flags(_subparser("prune"))
+    assert flags["importance"].choices == tuple(IMPORTANCE)
+    assert flags["normalization"].choices == tuple(NORMALIZATIONS)
+    assert flags["cost"].choices == tuple(COSTS)
+
+
+@pytest.mark.parametrize("command", ["prune", "train"])
+def test_every_options_field_is_a_flag_with_its_default(command):
+    """Options are the single source: a field added to a dataclass is a flag of its subcommand."""
+    import dataclasses
+
+    from taylorprune.cli import prune, train
+    from taylorprune.prune import FINE_TUNING, PruningOptions
+    from taylorprune.train import TrainingOptions
+
+    flags = _flags(_subparser(command))
+    sources = [(TrainingOptions(), train.NOT_FLAGS, train.OVERRIDES)] if command == "train" else [
+        (FINE_TUNING, train.NOT_FLAGS, train.OVERRIDES), (None, frozenset(), prune.OVERRIDES)]
+    for base, skipped, overrides in sources:
+        for f in dataclasses.fields(base or PruningOptions):
+            if f.name in skipped:
+                continue
+            action = flags[f.name]
+            assert f"--{f.name.replace('_', '-')}" in action.option_strings
+            default = overrides[f.name].default if f.name in overrides else getattr(base, f.name, f.default)
+            assert action.default == default, f.name
+
+
+def test_pruning_flags_build_the_same_options_as_python():
+    from taylorprune.cli.flags import options_from_args
+    from taylorprune.prune import PruningOptions
+
+    args = _subparser("prune").parse_args([
+        "--min-accuracy", "70", "--goal", "0.4", "--increment", "0.1", "--min-increment", "none",
+        "--layers", "layer1.0.conv1,layer2.0.conv1", "--budget-epochs", "12", "--cost", "macs",
+        "--distill", "0", "--validation", "300"])
+    assert options_from_args(PruningOptions, args) == PruningOptions(
+        validation_threshold=70.0, learnables_reduction_goal=0.4, learnables_reduction_increment=0.1,
+        min_increment=None, layer_names=("layer1.0.conv1", "layer2.0.conv1"), fine_tuning_budget_epochs=12,
+        cost="macs", distillation_weight=0.0, validation_split=300.0)
+
+
+def test_a_bad_flag_value_names_the_type(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune", "--budget-epochs", "many"])
+    assert "'many' is not int or none" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["prune", "train"])
+def test_the_default_validation_split_fits_a_small_data_set_and_is_said(command, folder, tmp_path, capsys):
+    """240 training images: the old default of 5,000 validation images could not be carved."""
+    argv = [command, "--model", TINY, "--data", str(folder), "--epochs", "1", "--batch-size", "32", "--quiet",
+            "--execution-environment", "cpu", "--out", str(tmp_path / "run")]
+    if command == "prune":
+        argv += ["--min-accuracy", "0", "--goal", "0.1", "--increment", "0.1", "--score-iterations", "1"]
+    assert main(argv) == 0
+    assert "validation: 60 of 240 training images (default: 10% capped at 5,000" in capsys.readouterr().out
+
+
+def test_every_command_that_loads_a_model_takes_trust_code():
+    from taylorprune.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    loading = [name for name, p in commands.items() if "--model" in p._option_string_actions]
+    assert set(loading) >= {"train", "test", "prune", "analyze", "export", "benchmark"}
+    for name in loading:
+        flag = commands[name]._option_string_actions.get("--trust-code")
+        assert flag is not None and flag.default is False and flag.const is True, name

@@ -9,16 +9,19 @@ from pathlib import Path
 
 import pytest
 
+import taylorprune
 from taylorprune.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+# The sources these tests import come first, so torchrun's processes run the same code, not an installed copy.
+PYTHONPATH = os.pathsep.join([str(Path(taylorprune.__file__).parents[1]), str(ROOT)])
 PRUNE = ["prune", "--data", "{folder}", "--min-accuracy", "0", "--goal", "0.3", "--increment", "0.1",
          "--epochs", "2", "--batch-size", "32", "--validation", "60", "--score-iterations", "2", "--quiet",
          "--execution-environment", "cpu"]
 
 
 def _torchrun(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TAYLORPRUNE_COLLECTIVE_TIMEOUT": "60"}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1", "TAYLORPRUNE_COLLECTIVE_TIMEOUT": "60"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "taylorprune", *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -21,11 +21,35 @@ def test_readme_workflow(tmp_path):
     assert 0 <= tp.test_net(pruned, test) <= 100
     path = tp.save_network(pruned, tmp_path / "p.safetensors", "tests.fixtures:tiny_resnet", plans=info.plans,
                            input_shape=(3, 8, 8))
-    same = tp.load_network(path).eval()
+    same = tp.load_network(path, trust_code=True).eval()
     x = torch.rand(4, 3, 8, 8)
-    assert torch.equal(same(x), pruned.eval()(x))
+    # The loaded network is in NCHW, the pruned one still in channels_last from training: other
+    # kernels, other summation orders (bit-equal on some CPUs, not on AVX2 ones). Same weights
+    # give outputs within float32 rounding of a few additions; wrong weights differ by far more.
+    torch.testing.assert_close(same(x), pruned.eval()(x), rtol=1e-5, atol=1e-6)
 
 
 def test_every_public_name_resolves():
     for name in tp.__all__:
         assert getattr(tp, name) is not None
+
+
+def test_readme_custom_task():
+    """The README's custom-task example: a Dataset, dict outputs, a torchmetrics objective as a floor."""
+    import torchmetrics
+
+    from tests.custom_data import DictSegmenter, squares
+
+    net, train, val = DictSegmenter(), squares(48), squares(16, seed=1)
+    miou = torchmetrics.JaccardIndex(task="multiclass", num_classes=2)
+    opts = tp.TrainingOptions(max_epochs=2, mini_batch_size=16, initial_learn_rate=0.05, validation_data=val,
+                              metrics=[miou], objective_metric_name="MulticlassJaccardIndex",
+                              output_network="best-validation", verbose=False, execution_environment="cpu")
+    net, _ = tp.train_network(net, train, "crossentropy", opts)
+    pruned, info = tp.compress_network_using_taylor_pruning(
+        net, train, "crossentropy", opts.replace(max_epochs=1), validation_threshold=0.3,
+        learnables_reduction_goal=0.2, learnables_reduction_increment=0.1, num_importance_score_iterations=2)
+    assert info.objective_metric == "MulticlassJaccardIndex" and info.higher_is_better
+    assert info.validation_metric >= 0.3 and tp.count_learnables(pruned) < tp.count_learnables(net)
+    assert tp.test_net(pruned, val, tp.MetricFunction(lambda out, y: (out["out"].argmax(1) == y).float().mean(),
+                                                      higher_is_better=True, name="pixels")) >= 0

@@ -5,6 +5,7 @@ The public API follows MATLAB's names in snake_case:
     net = load_model("cifarnet", pretrained=True)
     train, test = load_cifar10()
     pruned, info = compress_network_using_taylor_pruning(net, train, validation_threshold=85.0)
+    # or, the same: compress_network_using_taylor_pruning(net, train, pruning=PruningOptions(85.0))
     test_net(pruned, test)
 """
 
@@ -29,11 +30,13 @@ _EXPORTS = {
     "list_models": "models",
     "load_model": "models",
     "PruningInfo": "prune",
+    "PruningOptions": "prune",
     "StopReason": "prune",
     "compress_network_using_taylor_pruning": "prune",
     "count_learnables": "prune",
     "default_fine_tuning_options": "prune",
     "Distillation": "train",
+    "MetricFunction": "train",
     "TrainingOptions": "train",
     "test_net": "train",
     "train_network": "train",
@@ -59,7 +62,9 @@ __all__ = [
     "Distillation",
     "ImageData",
     "InputError",
+    "MetricFunction",
     "PruningInfo",
+    "PruningOptions",
     "StopReason",
     "TrainingOptions",
     "__version__",

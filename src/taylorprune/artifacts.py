@@ -14,6 +14,11 @@ without the check), ``taylorprune`` and ``torch`` (versions that wrote it), plus
 ``extra`` fields (``classes``, ``summary``, ...). Loading checks that the rebuilt network
 accepts ``input_shape`` and that the weights match the checksum. Any damage is one InputError
 line, never a traceback.
+
+Loading runs no code the file names: only registered model names and torchvision classifiers,
+with plain JSON keyword values, are rebuilt, unless the caller passes ``trust_code=True``
+(``--trust-code``) for a file whose ``package.module:factory`` it trusts (see
+``models.spec.untrusted_code``).
 """
 
 from __future__ import annotations
@@ -34,14 +39,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__, graph
-from .errors import InputError
+from .errors import InputError, first_line
 from .models import build_model, load_model, load_weights
+from .models.spec import untrusted_code
 
 MANIFEST_KEY = "taylorprune"
 FORMAT_VERSION = 1
 # Largest C*H*W accepted as input_shape: loading runs one example of it, so an edited
 # [3, 50000, 50000] must fail in one line rather than allocate tens of GB. 3x4096x4096 fits.
 MAX_INPUT_VALUES = 2**26
+TRUST_HINT = "pass --trust-code (trust_code=True in Python) only if you trust this file"
+TASK_SPEC = "task:"  # spec prefix of a network a task file built: "task:my_task.py"
 
 Plan = Mapping[int, Sequence[int]]
 
@@ -116,15 +124,27 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return _read_header(Path(path))[0]
 
 
-def load_network(path: str | Path) -> nn.Module:
+def load_network(path: str | Path, *, trust_code: bool = False,
+                 base: Callable[[], nn.Module] | None = None) -> nn.Module:
     """Rebuild the architecture a taylorprune file records and load its weights.
 
     The rebuilt network must accept the recorded input shape, and the weights must match the
     manifest's sha256 (when it has one: files written before it was recorded load unchecked).
+    A manifest naming a ``package.module:factory`` (or keyword values other than plain JSON)
+    is refused unless ``trust_code``: rebuilding it imports and calls that code. ``base``
+    builds the unpruned architecture instead of the manifest's spec: a task file's
+    ``network()``, which the user gave again (tasks.py); nothing the file names is run.
     """
     path = Path(path)
     manifest, shapes = _read_header(path)
-    net = _rebuild(manifest, path)
+    if base is None and manifest["spec"].startswith(TASK_SPEC):
+        raise InputError(f"{path} holds a network built by task file {manifest['spec'][len(TASK_SPEC):]}; "
+                         "pass --task with that file (its network() rebuilds the architecture)")
+    problem = None if trust_code or base else untrusted_code(manifest["spec"], manifest["kwargs"],
+                                                             source="the manifest")
+    if problem:
+        raise InputError(f"{path}: {problem}; {TRUST_HINT}")
+    net = _rebuild(manifest, path, base)
     _check_shapes(net, shapes, path)
     state = _read_tensors(path)
     if "sha256" in manifest and weights_sha256(state) != manifest["sha256"]:
@@ -157,7 +177,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _unreadable(path: Path, err: Exception) -> InputError:
     return InputError(
-        f"{path} is not a readable .safetensors file ({_first_line(err)}): truncated, or another "
+        f"{path} is not a readable .safetensors file ({first_line(err)}): truncated, or another "
         "format such as a torch.save pickle renamed; write it again with save_network"
     )
 
@@ -166,7 +186,7 @@ def _parse_manifest(raw: str, path: Path) -> dict[str, Any]:
     """Type-check every field loading relies on, so a damaged manifest is one line, not a traceback."""
     try:
         manifest = json.loads(raw)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:  # RecursionError: brackets nested too deep
         raise _damaged(path, f"its manifest is not JSON ({err})") from None
     if not isinstance(manifest, dict):
         raise _damaged(path, "its manifest is not a JSON object")
@@ -201,10 +221,10 @@ def _shape_problem(shape: list[Any]) -> str | None:
     return None
 
 
-def _rebuild(manifest: dict[str, Any], path: Path) -> nn.Module:
+def _rebuild(manifest: dict[str, Any], path: Path, base: Callable[[], nn.Module] | None) -> nn.Module:
     """The base architecture with the manifest's plans applied: the network the weights fit."""
     with _rebuilding(manifest, path):
-        net = build_model(manifest["spec"], **manifest["kwargs"])
+        net = base() if base is not None else build_model(manifest["spec"], **manifest["kwargs"])
     _check_accepts(net, manifest["input_shape"], path)
     example = (torch.zeros(1, *manifest["input_shape"]),)
     with _rebuilding(manifest, path):
@@ -222,7 +242,7 @@ def _rebuilding(manifest: dict[str, Any], path: Path) -> Iterator[None]:
         raise InputError(f"{path}: cannot rebuild its network: {err}") from None
     except (TypeError, ValueError, RuntimeError) as err:  # a builder or the tracer rejects the values
         raise _damaged(path, f"{manifest['spec']!r} cannot be rebuilt from the manifest "
-                             f"({_first_line(err)})") from err
+                             f"({first_line(err)})") from err
 
 
 def _check_accepts(net: nn.Module, shape: list[int], path: Path) -> None:
@@ -234,7 +254,7 @@ def _check_accepts(net: nn.Module, shape: list[int], path: Path) -> None:
             net.eval()(torch.zeros(1, *shape))  # (1, C, H, W)
     except Exception as err:  # a wrong shape raises whatever the layer raises (RuntimeError, ...)
         raise _damaged(path, f"its network does not accept the manifest's input_shape {shape} "
-                             f"({_first_line(err)})") from err
+                             f"({first_line(err)})") from err
     finally:
         net.train(was_training)
 
@@ -254,21 +274,20 @@ def _damaged(path: Path, problem: str) -> InputError:
                       "save_network")
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def is_network_file(spec: str) -> bool:
     """Whether a --model value names a taylorprune .safetensors file rather than a spec."""
     return Path(spec).suffix == ".safetensors"
 
 
 def resolve_network(spec: str, *, weights: str | None = None, pretrained: bool = False,
-                    trust_checkpoint: bool = False, **kwargs: Any) -> nn.Module:
-    """A model spec or a taylorprune file: what every CLI --model accepts."""
+                    trust_checkpoint: bool = False, trust_code: bool = False, **kwargs: Any) -> nn.Module:
+    """A model spec or a taylorprune file: what every CLI --model accepts.
+
+    A spec is the caller's own (a factory spec is imported, as the caller asked); a file's
+    manifest is rebuilt only as ``load_network(path, trust_code=trust_code)`` allows.
+    """
     if is_network_file(spec):
-        net = load_network(spec)
+        net = load_network(spec, trust_code=trust_code)
         return load_weights(net, weights, trust=trust_checkpoint) if weights else net
     if Path(spec).is_file():
         raise InputError(f"{spec} does not say which architecture it holds; "

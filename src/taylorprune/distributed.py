@@ -91,11 +91,16 @@ def average_buffers(net: nn.Module) -> None:
             buffer.div_(world_size())
 
 
-def wrap(net: nn.Module) -> nn.Module:
-    """The network under DDP when several ranks train it, else itself."""
+def wrap(net: nn.Module, *, partly_used: bool = False) -> nn.Module:
+    """The network under DDP when several ranks train it, else itself.
+
+    ``partly_used``: the loss may leave some outputs (and the parameters behind them) unused,
+    e.g. a segmentation network's "aux" head; DDP then looks for them every step, which
+    costs a graph walk, so only networks returning a dict or tuple pay it.
+    """
     if not active():
         return net
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [torch.cuda.current_device()] if next(net.parameters()).is_cuda else None
-    return DistributedDataParallel(net, device_ids=ids)
+    return DistributedDataParallel(net, device_ids=ids, find_unused_parameters=partly_used)

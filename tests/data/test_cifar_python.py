@@ -120,3 +120,56 @@ def test_archive_member_named_in_errors(tmp_path: Path, cifar: TinyCifar) -> Non
         load_cifar10(archive, download=False)
     one_line_error(excinfo, f"{archive}:cifar-10-batches-py/batches.meta", "missing 'label_names'")
     assert tarfile.is_tarfile(archive)
+
+
+def _global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _text(value: str) -> bytes:
+    return b"X" + len(value).to_bytes(4, "little") + value.encode()
+
+
+def _sets_attributes(module: str, name: str, attribute: str, value: str) -> bytes:
+    """A pickle that fetches an allowed callable, then sets ``attribute`` on it (BUILD with slot
+    state calls setattr), and returns it."""
+    state = b"N}" + _text(attribute) + _text(value) + b"s\x86"  # (None, {attribute: value})
+    return b"\x80\x02" + _global(module, name) + state + b"b."
+
+
+@pytest.mark.parametrize(("module", "name"), [
+    ("_codecs", "encode"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
+])
+def test_a_pickle_cannot_change_what_later_loads_share(
+    tmp_path: Path, cifar: TinyCifar, monkeypatch, module: str, name: str
+) -> None:
+    """Setting __qualname__ on numpy's _frombuffer would break every later pickle of an array
+    in the process; whatever a batch does to the callables it is given stays in that batch."""
+    import numpy._core.numeric as numeric
+
+    from taylorprune.data import cifar_python
+
+    shared = [cifar_python._encode, numeric._frombuffer]
+    for fn in shared:  # restored after the test, whatever happens
+        monkeypatch.setattr(fn, "__qualname__", fn.__qualname__)
+    folder = write_python_version(tmp_path, cifar)
+    (folder / "data_batch_3").write_bytes(_sets_attributes(module, name, "__qualname__", "system"))
+    with pytest.raises(InputError, match="data_batch_3"):
+        load_cifar10(folder, download=False)
+    assert [fn.__qualname__ for fn in shared] == ["_encode", "_frombuffer"]
+    pickle.dumps(np.zeros(3), protocol=5)  # still picklable
+
+
+def test_a_pickle_cannot_make_an_array_of_uninitialised_memory(tmp_path: Path, cifar: TinyCifar) -> None:
+    """numpy.ndarray(shape) hands out memory the file never filled (old heap contents, or a huge
+    allocation): arrays are built only from bytes in the file."""
+    folder = write_python_version(tmp_path, cifar)
+    shape = b"K\x03M\x00\x0c\x86"  # (3, 3072)
+    data = _global("numpy", "ndarray") + shape + _text("u1") + b"\x86R"  # ndarray((3, 3072), "u1")
+    batch = b"\x80\x02}(" + _text("data") + data + _text("labels") + b"](K\x00K\x00K\x00eu."
+    (folder / "test_batch").write_bytes(batch)
+    with pytest.raises(InputError) as excinfo:
+        load_cifar10(folder, download=False)
+    one_line_error(excinfo, "test_batch", "not a CIFAR-10 python batch")

@@ -66,3 +66,11 @@ def test_impossible_sizes(size) -> None:
     with pytest.raises(InputError) as excinfo:
         split_validation(labelled([0, 1] * 5), size)
     assert "\n" not in str(excinfo.value)
+
+
+def test_default_validation_size_fits_any_data_set() -> None:
+    from taylorprune.data import default_validation_size
+
+    sizes = {n: default_validation_size(n) for n in (8, 240, 1_000, 3_000, 50_000, 1_000_000)}
+    assert sizes == {8: 2, 240: 60, 1_000: 200, 3_000: 300, 50_000: 5_000, 1_000_000: 5_000}
+    assert all(0 < default_validation_size(n) <= n // 4 for n in range(4, 3_000))

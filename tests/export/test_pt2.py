@@ -1,10 +1,14 @@
 """torch.export .pt2: one file, dynamic batch, the loaded program matches PyTorch."""
 
+import io
+import json
+import zipfile
+
 import pytest
 import torch
 
 from taylorprune.errors import InputError
-from taylorprune.export import TOLERANCE, check_parity, export_network, export_pt2
+from taylorprune.export import TOLERANCE, check_parity, export_network, export_pt2, load_pt2
 from tests.fixtures import DataDependent
 
 
@@ -38,7 +42,7 @@ def test_export_network_checks_the_program_on_random_inputs(exported):
 
 def test_a_failed_parity_check_is_reported(exported):
     net, path, _ = exported
-    result = check_parity(net, path, torch.rand(2, 3, 32, 32), "random", fmt="pt2", tolerance=0.0)
+    result = check_parity(net, path, torch.rand(2, 3, 32, 32), "random", fmt="pt2", tolerance=0.0, trust_code=True)
     assert not result.passed and result.line().endswith("FAILED")
 
 
@@ -65,3 +69,42 @@ def test_untraceable_network_is_one_line(tmp_path):
     with pytest.raises(InputError, match=r"cannot export DataDependent with torch\.export \(.*\); --debug") as err:
         export_pt2(DataDependent(), tmp_path / "x.pt2", (3, 4, 4))
     assert "\n" not in str(err.value) and not (tmp_path / "x.pt2").exists()
+
+
+def _hostile_copy(path, dst, marker):
+    """``path`` with its first weight replaced by a pickle that creates ``marker`` when loaded, and
+    marked as pickled in the archive's config: what torch.export.load unpickles without weights_only."""
+
+    class RunsCode:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').close()",))
+
+    payload = io.BytesIO()
+    torch.save(RunsCode(), payload)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as out:
+        config_name = next(n for n in src.namelist() if n.endswith("model_weights_config.json"))
+        config = json.loads(src.read(config_name))
+        first = next(iter(config["config"].values()))
+        first["use_pickle"] = True
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == config_name:
+                data = json.dumps(config).encode()
+            elif info.filename.endswith(f"weights/{first['path_name']}"):
+                data = payload.getvalue()
+            out.writestr(info.filename, data)
+    return dst
+
+
+def test_loading_a_pt2_needs_trust_because_it_can_run_code(exported, tmp_path):
+    """torch.export.load unpickles parts of a .pt2 with weights_only=False: never without trust."""
+    net, path, _ = exported
+    marker = tmp_path / "code-ran"
+    evil = _hostile_copy(path, tmp_path / "evil.pt2", marker)
+    for load in (load_pt2, lambda p: check_parity(net, p, torch.rand(1, 3, 32, 32), "random", fmt="pt2")):
+        with pytest.raises(InputError, match=r"evil\.pt2: torch\.export\.load unpickles .*trust_code=True") as err:
+            load(evil)
+        assert "\n" not in str(err.value)
+    assert not marker.exists()
+    program = load_pt2(path, trust_code=True)
+    assert program(torch.rand(2, 3, 32, 32)).shape == (2, 10)

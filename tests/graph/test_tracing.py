@@ -76,3 +76,12 @@ def test_layer_norm_over_channels_is_prunable_but_not_exact():
 def test_bare_layer_traces_with_nothing_prunable():
     cg = graph.trace_channels(nn.Linear(4, 2), torch.rand(3, 4))  # traced as F.linear
     assert cg.groups and not cg.prunable
+
+
+def test_every_tensor_of_a_dict_output_is_a_frozen_network_output():
+    from tests.custom_data import DictSegmenter
+
+    cg = graph.trace_channels(DictSegmenter(), torch.rand(1, 3, 8, 8))
+    frozen = {m.tensor for g in cg.groups if g.reason == "network output" for m in g.members}
+    assert {"head.weight", "aux.weight"} <= frozen
+    assert not {m.tensor for g in cg.prunable for m in g.members if m.role == "out"} & {"head.weight", "aux.weight"}

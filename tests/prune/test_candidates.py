@@ -4,7 +4,7 @@ import torch
 from taylorprune import graph
 from taylorprune.analysis import count_macs
 from taylorprune.models import load_model
-from taylorprune.prune.candidates import macs_per_channel
+from taylorprune.prune.costs import macs_per_channel
 
 X = torch.zeros(1, 3, 32, 32)
 

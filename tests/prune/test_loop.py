@@ -127,7 +127,7 @@ def test_distillation_from_the_unpruned_network_is_on_by_default(trained):
     assert info.stop_reason == StopReason.GOAL and count_learnables(pruned) < count_learnables(trained)
     assert info.plans == plain.plans  # same scores, same channels: only the fine-tuning loss differs
     assert [r.loss for r in info.training_history] != [r.loss for r in plain.training_history]
-    with pytest.raises(InputError, match="distillation weight"):
+    with pytest.raises(InputError, match="distillation_weight"):
         run_pruning(trained, validation_threshold=0.0, distillation_weight=2.0)
 
 
@@ -170,3 +170,68 @@ def test_a_fine_tuning_budget_stops_before_it_would_be_exceeded(trained):
     assert len(info.pruning_history) == 3  # two iterations of 2 epochs; a third would make 6
     assert {r.pruning_iteration for r in info.training_history} == {1, 2}
     assert count_learnables(pruned) == info.pruning_history[-1].learnables
+
+
+def test_an_unknown_loss_is_refused_before_any_work(monkeypatch):
+    import taylorprune.prune.session as session
+
+    monkeypatch.setattr(session, "start_session", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(InputError, match="unknown loss 'hinge'"):
+        run_pruning(tiny_resnet(), loss="hinge", validation_threshold=0.0)
+
+
+def test_a_callable_loss_drives_fine_tuning_and_scoring(trained, monkeypatch):
+    import taylorprune.prune.steps as steps
+
+    calls = {"loss": 0, "scorer": 0}
+    scorer = steps.IMPORTANCE["taylor"]
+
+    def loss(outputs, targets):
+        calls["loss"] += 1
+        return torch.nn.functional.cross_entropy(outputs, targets)
+
+    def scoring(net, batches, points, loss_fn):
+        calls["scorer"] += loss_fn is loss
+        return scorer(net, batches, points, loss_fn)
+
+    monkeypatch.setitem(steps.IMPORTANCE, "taylor", scoring)
+    _, info = run_pruning(trained, loss=loss, validation_threshold=0.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.1)
+    assert info.stop_reason == StopReason.GOAL
+    # The input check and the unpruned network's validation, then per iteration: fine-tuning's
+    # input check, 6 steps (192 images in batches of 32), its validation, 2 scoring batches.
+    assert calls["scorer"] == len(info.plans) and calls["loss"] == 2 + len(info.plans) * (1 + 6 + 1 + 2)
+
+
+def test_divergence_is_read_from_the_typed_reason(trained, monkeypatch):
+    """The loop stops on TrainingStopReason.DIVERGED, whatever words the reason carries."""
+    import taylorprune.prune.steps as steps
+    from taylorprune.train import TrainingStopReason
+
+    real = steps.train_network
+
+    def diverging(*args, **kwargs):
+        net, info = real(*args, **kwargs)
+        info.stop_reason = TrainingStopReason.DIVERGED
+        return net, info
+
+    monkeypatch.setattr(steps, "train_network", diverging)
+    pruned, info = run_pruning(trained, validation_threshold=0.0)
+    assert info.stop_reason == StopReason.DIVERGED
+    assert count_learnables(pruned) == count_learnables(trained) and len(info.pruning_history) == 1
+
+
+@pytest.mark.parametrize("images", [40, 240])
+def test_without_validation_data_the_default_split_fits_the_data(trained, images, capsys):
+    from taylorprune.data import default_validation_size
+    from taylorprune.prune import compress_network_using_taylor_pruning
+    from tests.fixtures import colour_blobs
+    from tests.prune.helpers import tiny_options
+
+    data = colour_blobs(images, size=8, seed=3)
+    _, info = compress_network_using_taylor_pruning(
+        trained, data, options=tiny_options(validation_data=None, verbose=True), validation_threshold=0.0,
+        learnables_reduction_goal=0.05, num_importance_score_iterations=1)
+    assert info.stop_reason == StopReason.GOAL
+    expected = default_validation_size(images)
+    assert f"validation: {expected:,} of the {images:,} training examples (default: 10%" in capsys.readouterr().out

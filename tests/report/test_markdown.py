@@ -12,8 +12,19 @@ def _info(latency: bool) -> PruningInfo:
 
 def test_the_iteration_table_has_macs_and_latency_only_when_recorded():
     plain = pruning_report(_info(latency=False), 1000, 85.0, 85.0)
-    assert "| iteration | learnables | reduction | MACs | validation | meets threshold |" in plain
-    assert "| 1 | 600 | 40.0% | 0.500× | 86.50 | yes |" in plain and "latency" not in plain
+    assert "| iteration | learnables | reduction | MACs | validation accuracy | meets threshold |" in plain
+    assert "| 1 | 600 | 40.0% | 0.500× | 86.5 | yes |" in plain and "latency" not in plain
     timed = pruning_report(_info(latency=True), 1000, 85.0, 85.0)
-    assert "| 1 | 600 | 40.0% | 0.500× | 6.00 ms (0.600×) | 86.50 | yes |" in timed
+    assert "| 1 | 600 | 40.0% | 0.500× | 6.00 ms (0.600×) | 86.5 | yes |" in timed
     assert all(line.count("|") == 8 for line in timed.splitlines() if line.startswith("| 0 |"))
+
+
+def test_a_ceiling_is_named_with_its_metric():
+    info = PruningInfo(
+        pruning_history=[PruningRecord(0, 1000, 0.0, 3.6, True, 2000), PruningRecord(1, 600, 0.4, 5.1, True, 1000)],
+        stop_reason=StopReason.THRESHOLD, original_learnables=1000, original_macs=2000, learnables=600,
+        objective_metric="rmse", higher_is_better=False)
+    report = pruning_report(info, 1000, 5.3, 6.0)
+    assert "| validation rmse | 3.6 | 5.1 |" in report
+    assert "Test rmse of the returned network: 5.3 " in report
+    assert "Validation threshold: 6, a ceiling on rmse (lower is better)." in report

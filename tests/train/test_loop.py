@@ -82,7 +82,61 @@ def test_resuming_from_an_epoch_state_matches_an_uninterrupted_run(tmp_path):
         torch.save(s.to_dict(), tmp_path / f"epoch{s.epoch}.pt")))
     saved = torch.load(tmp_path / "epoch2.pt", weights_only=True)  # no pickled code needed
     resumed, info2 = train_network(tiny_net(), train, options=opts, resume=TrainingState(**saved))
+    # Bit for bit: both runs use the same kernels on the same layouts and data, so a resume that
+    # restores everything leaves no float difference at all.
     for key, value in whole.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
     assert info2.training_history == info.training_history
     assert info2.validation_history == info.validation_history
+
+
+class _RecordingBar:
+    """Stands in for tqdm and keeps every postfix the loop shows."""
+
+    shown: list[dict] = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+        self.shown.append({**(ordered_dict or {}), **kwargs})
+
+    def close(self):
+        pass
+
+    @staticmethod
+    def write(line):
+        pass
+
+
+class _SlowClock:
+    """perf_counter where every reading is one second after the last: no work takes less than 1 s."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_the_progress_bar_shows_a_true_rate(monkeypatch):
+    import taylorprune.train.loop as loop
+
+    monkeypatch.setattr(loop, "tqdm", _RecordingBar)
+    monkeypatch.setattr(loop, "time", _SlowClock())
+    monkeypatch.setattr(_RecordingBar, "shown", [])
+    opts = TrainingOptions(max_epochs=2, mini_batch_size=2, verbose=True, execution_environment="cpu")
+    _, info = train_network(tiny_net(), colour_blobs(96), "crossentropy", opts)  # 48 steps per epoch
+    rates = [float(p["img_s"]) for p in _RecordingBar.shown if "img_s" in p]
+    assert rates, "no rate shown"
+    images = 2 * 96
+    # Each shown rate covers work that took at least one (fake) second, so it cannot exceed the
+    # images of the whole run; the old bar divided by 1e-9 s before the first interval was timed.
+    assert max(rates) <= images
+    assert info.training_seconds >= 4  # two timed intervals per epoch (at 25 steps, at its end)
+    assert info.images_per_second == pytest.approx(images / info.training_seconds)
+    assert rates[-1] == round(info.images_per_second)

@@ -22,7 +22,7 @@ from .timing import Latency, measure_interleaved
 
 @dataclass(frozen=True)
 class BenchmarkOptions:
-    """How to time; the defaults are what the issue asks: batch 1 and 128, both runtimes."""
+    """How to time; by default batch 1 (latency) and 128 (throughput), in both runtimes."""
 
     batch_sizes: tuple[int, ...] = (1, 128)  # images per call
     runtimes: tuple[str, ...] = ("pytorch", "onnxruntime")  # keys of runners.RUNNERS

@@ -1,6 +1,6 @@
 """Images and labels in, ImageData out: CIFAR-10 in every format, image folders, plain arrays.
 
-Decoded images are cached as .npy files beside the source (or in the cache dir), so
+Decoded images are cached as .npy files in the cache dir (never beside the source), so
 only the first load of a data set pays for decoding.
 """
 
@@ -9,13 +9,15 @@ from .cache import cache_dir
 from .cifar10 import CIFAR10_CLASSES, load_cifar10, load_data
 from .image_data import ImageData
 from .image_folder import load_image_folder
-from .split import split_validation
+from .split import DEFAULT_RULE, default_validation_size, split_validation
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DEFAULT_RULE",
     "ImageData",
     "as_image_data",
     "cache_dir",
+    "default_validation_size",
     "load_cifar10",
     "load_data",
     "load_image_folder",

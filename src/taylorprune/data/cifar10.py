@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .cache import ENV, cache_dir
 from .image_data import ImageData
 from .sources import ACCEPTED, load_source, locate
@@ -25,9 +25,9 @@ def load_cifar10(
 
     ``root``: an archive or folder in any accepted format (official python or binary
     version, or a train/test image-folder tree), or a folder holding one; None looks
-    in the cache dir (``$TAYLORPRUNE_DATA``, else ~/.cache/taylorprune). When nothing
-    is found there and ``download`` is set, the official python version (163 MB) is
-    downloaded into that folder.
+    in the cache dir (``$TAYLORPRUNE_DATA``, else the user cache folder: ~/.cache/taylorprune
+    on Linux). When nothing is found there and ``download`` is set, the official python
+    version (163 MB) is downloaded into that folder.
     """
     folder = Path(root).expanduser() if root is not None else cache_dir()
     if archive_kind(folder):  # a file was meant: never download into a folder named *.tar.gz
@@ -70,7 +70,7 @@ def _download(folder: Path) -> Path:
             URL, download_root=str(folder), filename="cifar-10-python.tar.gz", md5=MD5
         )
     except Exception as error:  # noqa: BLE001  (offline, proxy, disk, checksum: all one message)
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
         raise InputError(
             f"no CIFAR-10 in {folder} and downloading {URL} failed ({reason}); put {ACCEPTED} "
             f"in {folder} (or set {ENV} to another folder), or pass --data PATH"

@@ -3,7 +3,8 @@
 Each batch is a dict with ``data`` ((N, 3072) uint8: 1024 red, 1024 green, 1024 blue
 values of a 32x32 image, row-major) and ``labels`` (N ints). The files were written
 by Python 2, so keys and strings arrive as bytes. Pickles can run arbitrary code, so
-they are read with an Unpickler that builds nothing but plain data and numpy arrays.
+they are read with an Unpickler that builds nothing but plain data and numpy arrays
+filled from the file's own bytes.
 """
 
 from __future__ import annotations
@@ -32,16 +33,32 @@ def _encode(text: str, encoding: str) -> bytes:
     return text.encode("latin1")
 
 
-_RECONSTRUCT = np.zeros(1).__reduce__()[0]  # how numpy pickles an array, wherever it lives
+_RECONSTRUCT: Any = np.zeros(1).__reduce__()[0]  # how numpy pickles an array, wherever it lives
 _FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]  # the same at pickle protocol 5
 _SCALAR = np.float64(0).__reduce__()[0]
+_NDARRAY = object()  # what a pickle gets for numpy.ndarray: a name for _reconstruct, not callable
+
+
+def _reconstruct(subtype: object, shape: tuple, code: bytes) -> np.ndarray:
+    """An empty array that the pickle then fills from its own bytes (ndarray.__setstate__ checks
+    their length): never ``numpy.ndarray(shape)``, whose memory the file never wrote."""
+    if subtype is not _NDARRAY or tuple(shape) != (0,):
+        raise pickle.UnpicklingError("refusing an array not filled from the file")
+    return _RECONSTRUCT(np.ndarray, shape, code)
+
+
+def _dtype(spec: object, align: bool = False, copy: bool = False) -> np.dtype:
+    """A dtype of its own (copy=True), so the state the pickle sets never reaches numpy's shared ones."""
+    return np.dtype(spec, bool(align), True)  # type: ignore[call-overload]  # Python 2 pickles pass align as 0 or 1
+
+
 # (module, name) a pickle may ask for: what it gets. numpy 1 (which wrote the official
 # files) and numpy 2 name the same functions in different modules.
 ALLOWED = {
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy.core.multiarray", "scalar"): _SCALAR,
     ("numpy._core.multiarray", "scalar"): _SCALAR,
     ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
@@ -51,13 +68,25 @@ ALLOWED = {
 
 
 class _SafeUnpickler(pickle.Unpickler):
-    """Builds plain data and numpy arrays; refuses every other class or function."""
+    """Builds plain data and numpy arrays from the file's bytes; refuses every other class or function.
+
+    Each callable comes wrapped in a new function object: a pickle may set attributes on what it
+    gets (BUILD), and that must not change the callables later loads, or numpy itself, share.
+    """
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return ALLOWED[(module, name)]
+            allowed = ALLOWED[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
+        return allowed if allowed is _NDARRAY else _fresh(allowed)
+
+
+def _fresh(fn: Any) -> Any:
+    def call(*args: Any) -> Any:
+        return fn(*args)
+
+    return call
 
 
 def read_python(tree: Tree, root: str) -> dict[str, ImageData]:

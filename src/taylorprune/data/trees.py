@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 
 # what a file name ends with: how to read every regular file of that archive as {name: bytes}
 ARCHIVES = {
@@ -174,7 +174,7 @@ def _read_tar(path: Path) -> tuple[dict[str, bytes], list[str]]:
                     folders.append(_norm(member.name))
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as error:
         raise InputError(
-            f"{path} is not a readable tar archive ({_first_line(error)}); "
+            f"{path} is not a readable tar archive ({first_line(error)}); "
             "re-download it or pass the extracted folder"
         ) from None
     return files, folders
@@ -194,14 +194,9 @@ def _read_zip(path: Path) -> tuple[dict[str, bytes], list[str]]:
             return files, [_norm(m.filename) for m in members if m.is_dir()]
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as error:
         raise InputError(
-            f"{path} is not a readable zip archive ({_first_line(error)}); "
+            f"{path} is not a readable zip archive ({first_line(error)}); "
             "re-download it or pass the extracted folder"
         ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 _READERS = {"tar": _read_tar, "zip": _read_zip}

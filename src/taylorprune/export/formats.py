@@ -24,7 +24,7 @@ class Format:
     """One file format a network can be exported to."""
 
     write: Callable[[nn.Module, Path, Sequence[int]], Path]  # (net, path, (C, H, W)) -> the file
-    load: Callable[[Path], Runner]  # the written file, ready to run
+    load: Callable[..., Runner]  # (the written file, *, trust_code) -> the file, ready to run
     runtime: str  # what runs the file, named in the parity report
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .runtime import onnx_session, require
 
 OPSET = 18  # the torch.export-based exporter's lowest; onnxruntime >= 1.14 runs it
@@ -47,8 +47,12 @@ def export_onnx(net: nn.Module, path: str | Path, input_shape: Sequence[int], *,
     return path
 
 
-def load_onnx(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The file in an onnxruntime session, as a function of a batch (N, C, H, W) -> (N, classes)."""
+def load_onnx(path: str | Path, *, trust_code: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The file in an onnxruntime session, as a function of a batch (N, C, H, W) -> (N, classes).
+
+    An ONNX file is a graph of standard operators, no Python: ``trust_code`` (which every
+    format's loader takes) changes nothing here.
+    """
     session = onnx_session(path)
     name = session.get_inputs()[0].name
     return lambda x: torch.from_numpy(session.run(None, {name: x.float().numpy()})[0])
@@ -56,7 +60,6 @@ def load_onnx(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def export_error(net: nn.Module, how: str, err: BaseException) -> InputError:
     """One line from an exporter's multi-line, coloured report; --debug keeps the whole."""
-    lines = str(err).strip().splitlines() or [type(err).__name__]
-    first = re.sub(r"\x1b\[[0-9;]*m", "", lines[0])  # drop colours
+    first = re.sub(r"\x1b\[[0-9;]*m", "", first_line(err))  # drop colours
     return InputError(f"cannot export {type(net).__name__} {how} ({first}); "
                       "--debug shows the exporter's full report")

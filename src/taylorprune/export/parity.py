@@ -36,10 +36,11 @@ class Parity:
 
 
 def check_parity(net: nn.Module, path: str | Path, inputs: torch.Tensor, label: str, *,
-                 fmt: str = "onnx", tolerance: float = TOLERANCE) -> Parity:
+                 fmt: str = "onnx", tolerance: float = TOLERANCE, trust_code: bool = False) -> Parity:
     """Run ``inputs`` (N, C, H, W) through both; ``net`` is evaluated in eval mode, unchanged.
 
-    ``fmt`` names the file's format in FORMATS: "onnx" (run by onnxruntime) or "pt2".
+    ``fmt`` names the file's format in FORMATS: "onnx" (run by onnxruntime) or "pt2" (loaded
+    only with ``trust_code``: see load_pt2).
     """
     was_training = net.training
     try:
@@ -49,7 +50,7 @@ def check_parity(net: nn.Module, path: str | Path, inputs: torch.Tensor, label: 
         net.train(was_training)
     file_format = export_format(fmt)
     with torch.no_grad():
-        got = file_format.load(Path(path))(inputs.float()).float()  # (N, classes)
+        got = file_format.load(Path(path), trust_code=trust_code)(inputs.float()).float()  # (N, classes)
     return Parity(
         runtime=file_format.runtime,
         inputs=label,

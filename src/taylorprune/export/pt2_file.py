@@ -41,9 +41,14 @@ def export_pt2(net: nn.Module, path: str | Path, input_shape: Sequence[int]) -> 
     return path
 
 
-def load_pt2(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
+def load_pt2(path: str | Path, *, trust_code: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
     """The saved program as a function of a batch (N, C, H, W) -> (N, classes).
 
-    torch.export.load may unpickle parts of a .pt2 file: load only files you trust.
+    torch.export.load unpickles the weights and constants an archive marks as pickled with
+    ``weights_only=False`` (torch 2.14), so a .pt2 file can run any code it holds: it is
+    loaded only with ``trust_code=True``, for files you wrote or trust.
     """
+    if not trust_code:
+        raise InputError(f"{path}: torch.export.load unpickles parts of a .pt2 file, which can run code "
+                         "the file holds; pass trust_code=True only for files you wrote or trust")
     return torch.export.load(str(path)).module()

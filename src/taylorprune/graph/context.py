@@ -124,6 +124,8 @@ class Context:
             return self.env.get(arg)
         if isinstance(arg, (tuple, list)):
             return type(arg)(self.value(a) for a in arg)
+        if isinstance(arg, dict):  # e.g. a segmentation network's {"out": ..., "aux": ...}
+            return tuple(self.value(a) for a in arg.values())
         return None
 
     def arg(self, node: fx.Node, index: int, name: str, default: Any = None) -> Any:

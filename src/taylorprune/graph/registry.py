@@ -111,7 +111,8 @@ def fast_path(module: nn.Module) -> FastPath | None:
     for cls in type(module).__mro__:
         fp = FAST_PATHS.get(qualified_name(cls))
         if fp is not None:
-            return fp if type(module).forward is cls.forward and fp.accepts(module) else None
+            same = type(module).forward is cls.forward  # type: ignore[attr-defined]  # an nn.Module subclass
+            return fp if same and fp.accepts(module) else None
     return None
 
 

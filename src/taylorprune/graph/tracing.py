@@ -17,7 +17,7 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from . import (  # noqa: F401  (fill the handler tables)
     concrete,
     ops_attention,
@@ -157,7 +157,7 @@ def trace(model: nn.Module, inputs: tuple) -> tuple[fx.GraphModule, frozenset[st
                 if failed in examples:  # called at all for this input
                     continue
             if not failed or failed in leaves:
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                first = first_line(err)
                 where = f"module {failed!r}" if failed else f"{type(model).__name__}.forward"
                 raise InputError(
                     f"cannot trace {where} with torch.fx ({type(err).__name__}: {first}); "
@@ -181,7 +181,7 @@ def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
             ShapeProp(gm).propagate(*inputs)
     except Exception as err:
         cause = err.__cause__ or err
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        first = first_line(cause)
         raise InputError(
             f"the example inputs do not run through the model ({first}); "
             "pass a batch shaped like the model's real input, e.g. (1, 3, 32, 32)"

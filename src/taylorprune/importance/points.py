@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ from torch import nn
 from .. import distributed
 
 Key = tuple[str, int]  # (qualified module name, call)
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[Any, torch.Tensor], torch.Tensor]  # (network outputs, targets) -> batch mean
 K = TypeVar("K", bound=Hashable)
 
 
@@ -72,7 +72,8 @@ def scoring(
 
     def forward(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[Key, torch.Tensor]]:
         captured.clear()
-        loss = loss_fn(net(x).float(), y) * len(x)
+        out = net(x)  # a tensor, or a dict or tuple the loss knows how to read
+        loss = loss_fn(out.float() if isinstance(out, torch.Tensor) else out, y) * len(x)
         calls: dict[str, int] = {}
         outputs = {}
         for name, out in captured:
@@ -122,9 +123,9 @@ def group_sums(
 
     ``selectors`` caches the 0/1 matrices per (group, point) across mini-batches.
     """
-    sums = {}
+    sums: dict[int, torch.Tensor] = {}
     for gid, pts in points.items():
-        total = 0
+        total: Any = 0  # becomes the (..., group size) sum
         for k, p in enumerate(pts):
             term = terms[p.module, p.call]
             if (gid, k) not in selectors:

@@ -54,7 +54,7 @@ def bn_gate_scores(
     per-batch sums are added across ranks before squaring, so the result equals one process.
     """
     modules = point_modules(net, points)
-    gammas = {name: m.weight for name, m in modules.items() if _is_gate(m)}
+    gammas: dict[str, torch.Tensor] = {name: m.weight for name, m in modules.items() if _is_gate(m)}  # type: ignore[misc]
     points = {gid: _once_per_gate(pts, gammas) for gid, pts in points.items()}
     dims = {(p.module, p.call): p.dim for pts in points.values() for p in pts if p.module not in gammas}
     gated = {(p.module, p.call) for pts in points.values() for p in pts if p.module in gammas}

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.")
@@ -34,7 +34,7 @@ def read_state_dict(path: str | Path, *, trust: bool = False) -> dict[str, torch
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise InputError(
             f"{path} is not a readable weights-only PyTorch checkpoint ({first}); "
             "save a state_dict (torch.save(model.state_dict(), path)) or use safetensors, "

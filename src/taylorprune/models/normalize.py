@@ -21,6 +21,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Normalize(nn.Module):
     """(x - mean) / std per channel; x is (N, C, H, W) in [0, 1]."""
 
+    mean: torch.Tensor  # (1, C, 1, 1) buffer
+    std: torch.Tensor  # (1, C, 1, 1) buffer
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)

@@ -3,13 +3,17 @@
 - a registered name: ``cifarnet``, ``resnet56``, ``resnet20_projection``;
 - ``torchvision:NAME`` for any torchvision classification model (``torchvision:resnet18``);
 - ``package.module:factory`` for a user's own builder.
-Files written by taylorprune (which record their architecture) are read by
-``taylorprune.artifacts.load_network``.
+
+A spec passed here is the caller's own choice, like an import statement: a factory spec is
+imported and called. A spec read from a file is another matter: ``untrusted_code`` says what
+building it would run beyond taylorprune's and torchvision's builders, and
+``taylorprune.artifacts.load_network`` refuses such a file unless the caller trusts it.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -21,6 +25,8 @@ from .normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from .registry import create_model, is_registered, list_models
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+TORCHVISION = "torchvision:"
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 class InputNormalized(nn.Module):
@@ -37,14 +43,37 @@ class InputNormalized(nn.Module):
 
 def builder_kwargs(spec: object, num_classes: int) -> dict[str, int]:
     """``{"num_classes": n}`` for specs whose builders take it (built-in names, torchvision)."""
-    takes_it = isinstance(spec, str) and (spec.startswith("torchvision:") or is_registered(spec))
+    takes_it = isinstance(spec, str) and (spec.startswith(TORCHVISION) or is_registered(spec))
     return {"num_classes": num_classes} if takes_it else {}
+
+
+def untrusted_code(spec: str, kwargs: Mapping[str, object], *, source: str) -> str | None:
+    """Why building ``spec`` with ``kwargs`` could run code other than taylorprune's registered
+    builders and torchvision's classifiers, or None when it cannot.
+
+    For specs that come out of a file (``source`` names it in the answer): registered names
+    and ``torchvision:`` specs pass, with keyword values that are plain JSON (numbers, strings,
+    booleans, null, lists of them) so nothing but data reaches a builder.
+    """
+    if not (spec.startswith(TORCHVISION) or is_registered(spec)) and ":" in spec:
+        return f"{source} names the builder {spec!r}, code loading would import and run"
+    for key, value in kwargs.items():
+        if not _plain(value):
+            return (f"keyword {key!r} of {source} is {value!r}, not a plain JSON value "
+                    "(number, string, boolean, null, or a list of them)")
+    return None
+
+
+def _plain(value: object) -> bool:
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return type(value) in _JSON_SCALARS
 
 
 def build_model(spec: str, **kwargs: object) -> nn.Module:
     """Build the (untrained) architecture that ``spec`` names."""
-    if spec.startswith("torchvision:"):
-        return _torchvision(spec.split(":", 1)[1], **kwargs)
+    if spec.startswith(TORCHVISION):
+        return _torchvision(spec.removeprefix(TORCHVISION), **kwargs)
     if is_registered(spec):
         return create_model(spec, **kwargs)
     if ":" in spec:
@@ -87,14 +116,14 @@ def pretrained_path(name: str) -> Path:
 
 
 def _torchvision(name: str, **kwargs: object) -> nn.Module:
+    """A classifier from torchvision's own registry, by exact name: no detection or segmentation
+    builder (those fetch backbone weights), nothing torchvision does not list."""
     import torchvision
 
-    try:
-        net = torchvision.models.get_model(name, weights=None, **kwargs)
-    except ValueError:
-        known = ", ".join(torchvision.models.list_models(module=torchvision.models))
-        raise InputError(f"torchvision has no classification model {name!r}; known: {known}") from None
-    return InputNormalized(net)
+    known = torchvision.models.list_models(module=torchvision.models)
+    if name not in known:
+        raise InputError(f"torchvision has no classification model {name!r}; known: {', '.join(known)}")
+    return InputNormalized(torchvision.models.get_model(name, weights=None, **kwargs))
 
 
 def _factory(spec: str, **kwargs: object) -> nn.Module:

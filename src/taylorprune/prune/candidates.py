@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from ..analysis import count_macs
 from ..graph import ChannelGraph, ChannelGroup
 from ..importance import ChannelScores, ScorePoint
 from .select import Candidate
@@ -59,46 +58,9 @@ def describe_unprunable(cg: ChannelGraph) -> str:
 
 
 def candidates_from_graph(cg: ChannelGraph, scores: Mapping[int, ChannelScores],
-                          costs: Mapping[int, torch.Tensor] | None = None) -> dict[int, Candidate]:
-    """Scores with what removing each channel saves (``costs``; default: its learnables)."""
-    costs = costs if costs is not None else channel_costs(cg)
+                          costs: Mapping[int, torch.Tensor]) -> dict[int, Candidate]:
+    """Scores with what removing each channel saves (``costs``, per group: see prune.costs)."""
     return {gid: Candidate(s.score, costs[gid]) for gid, s in scores.items()}
-
-
-def channel_costs(cg: ChannelGraph, cost: str = "learnables") -> dict[int, torch.Tensor]:
-    """Per prunable group, what removing each channel saves: learnables, or MACs per example.
-
-    The third cost, latency, is measured rather than counted: see prune.latency.
-    """
-    if cost == "macs":
-        return macs_per_channel(cg)
-    return {g.id: torch.tensor(g.params_per_channel, dtype=torch.float64) for g in cg.prunable}
-
-
-def macs_per_channel(cg: ChannelGraph) -> dict[int, torch.Tensor]:
-    """MACs per example each channel of each prunable group saves, to first order.
-
-    A layer's MACs (conv, linear, norm) are shared out evenly over the positions of each weight
-    dimension a group occupies (its output rows, its input columns); a channel saves its
-    share in every such layer. Removing channels from both sides of one layer saves a little
-    less than the sum, and element-wise ops outside layers with weights (a residual add)
-    are left out: under 1% on the CIFAR ResNets. The loop measures the real MACs after
-    each step.
-    """
-    macs = count_macs(cg.gm)
-    shapes = {name: p.shape for name, p in cg.gm.named_parameters()}
-    out = {}
-    for g in cg.prunable:
-        cost = torch.zeros(g.size, dtype=torch.float64)
-        for m in g.members:
-            module, _, kind = m.tensor.rpartition(".")
-            if kind != "weight" or not macs.of(module):
-                continue
-            per_position = macs.of(module) / shapes[m.tensor][m.dim]
-            for k, positions in enumerate(m.indices):
-                cost[k] += per_position * len(positions)
-        out[g.id] = cost
-    return out
 
 
 def pruned_layers(original: nn.Module, pruned: nn.Module) -> list[str]:

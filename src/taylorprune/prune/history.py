@@ -41,8 +41,9 @@ class PrunedValidationRecord:
     pruning_iteration: int
     iteration: int  # training iteration within this pruning iteration's fine-tuning
     loss: float
-    accuracy: float  # percent
+    accuracy: float  # percent; NaN when accuracy is not among the metrics
     is_best: bool
+    metric: float = float("nan")  # the objective metric's value
 
 
 @dataclass
@@ -80,6 +81,8 @@ class PruningInfo:
     # (training steps), latency (timing networks when the cost is latency), callbacks
     # (on_iteration: writing the run folder), other (the rest).
     time_split: dict[str, float] = field(default_factory=dict)
+    objective_metric: str = "accuracy"  # the metric validation_threshold applies to
+    higher_is_better: bool = True  # True: the threshold is a floor; False: a ceiling
 
     @property
     def validation_metric(self) -> float | None:
@@ -114,11 +117,12 @@ class PruningInfo:
     def from_dict(cls, d: dict[str, Any]) -> PruningInfo:
         """Inverse of to_dict (for resuming a run from its checkpoint)."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in fields and k not in TABLES}
+        kw: dict[str, Any] = {k: v for k, v in d.items() if k in fields and k not in TABLES}
         kw["plans"] = [{int(g): list(ix) for g, ix in plan.items()} for plan in d.get("plans", [])]
         kw["stop_reason"] = StopReason(d["stop_reason"]) if d.get("stop_reason") else None
         kw["plot_path"] = Path(d["plot_path"]) if d.get("plot_path") else None
-        return cls(**kw, **{name: [rec(**r) for r in d.get(name, [])] for name, rec in TABLES.items()})
+        kw.update({name: [rec(**r) for r in d.get(name, [])] for name, rec in TABLES.items()})
+        return cls(**kw)
 
     def write(self, folder: str | Path) -> None:
         """history.json plus one CSV per table (pruning, validation, training)."""

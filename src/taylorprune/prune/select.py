@@ -28,7 +28,7 @@ def select_channels(candidates: Mapping[int, Candidate], target: float,
     ``multiple`` > 1 every group the step touches keeps a multiple of that many channels
     (GPU kernels prefer such widths): see round_kept.
     """
-    ranked = []
+    ranked: list[tuple[float, int, int, float]] = []  # (score per cost, group, channel, cost)
     for gid, c in candidates.items():
         ranked.extend((r, gid, index, cost) for index, (r, cost) in enumerate(zip(_ratio(c).tolist(),
                                                                                    c.costs.tolist(), strict=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -56,20 +57,25 @@ def plot_pruning(info: PruningInfo, path: str | Path, threshold: float, metric: 
     step = max(len(x) // MAX_POINTS, 1)  # smoothed curves lose nothing visible at this density
     ax_loss.plot(x[::step], _smooth([r.loss for r in info.training_history])[::step], lw=1,
                  label="training (smoothed)")
-    ax_acc.plot(x[::step], _smooth([r.accuracy for r in info.training_history])[::step], lw=1,
-                label="training (smoothed)")
+    if any(math.isfinite(r.accuracy) for r in info.training_history):  # NaN unless classifying
+        ax_acc.plot(x[::step], _smooth([r.accuracy for r in info.training_history])[::step], lw=1,
+                    label="training accuracy (smoothed)")
     vx = [offsets.get(r.pruning_iteration, 0) + r.iteration for r in info.validation_history]
     ax_loss.plot(vx, [r.loss for r in info.validation_history], "o--", ms=3, label="validation")
-    ax_acc.plot(vx, [r.accuracy for r in info.validation_history], "o--", ms=3, label="validation")
-    target = ax_acc if metric == "accuracy" else ax_loss
-    target.axhline(threshold, color="red", lw=1, ls=":", label=f"threshold {threshold:g}")
+    # The middle panel shows the objective metric, or accuracy when the objective is the loss.
+    shown = "accuracy" if metric in ("accuracy", "loss") else metric
+    values = [r.accuracy if shown == "accuracy" else r.metric for r in info.validation_history]
+    ax_acc.plot(vx, values, "o--", ms=3, label=f"validation {shown}")
+    target = ax_loss if metric == "loss" else ax_acc
+    bound = "floor" if info.higher_is_better else "ceiling"
+    target.axhline(threshold, color="red", lw=1, ls=":", label=f"{metric} {bound} {threshold:g}")
     steps = [(offsets.get(r.iteration, total), r.learnables) for r in info.pruning_history]
     ax_size.step([0] + [s for s, _ in steps[1:]], [n for _, n in steps], where="post", color="black")
     for start, _ in steps[1:]:
         for ax in (ax_loss, ax_acc, ax_size):
             ax.axvline(start, color="gray", lw=0.6, alpha=0.6)
     ax_loss.set_ylabel("loss")
-    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.set_ylabel("accuracy (%)" if shown == "accuracy" else shown)
     ax_size.set_ylabel("learnables")
     ax_size.set_xlabel("training iteration (all fine-tunings end to end)")
     for ax in (ax_loss, ax_acc):

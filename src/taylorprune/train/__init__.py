@@ -3,16 +3,19 @@
 from .device import resolve_device
 from .distill import Distillation, distillation_loss
 from .evaluate import evaluate, test_net
-from .history import TrainingInfo, TrainingRecord, ValidationRecord
+from .history import TrainingInfo, TrainingRecord, TrainingStopReason, ValidationRecord
 from .loop import TrainingState, train_network
+from .metrics import MetricFunction
 from .options import TrainingOptions
 
 __all__ = [
     "Distillation",
+    "MetricFunction",
     "TrainingInfo",
     "TrainingOptions",
     "TrainingRecord",
     "TrainingState",
+    "TrainingStopReason",
     "ValidationRecord",
     "distillation_loss",
     "evaluate",

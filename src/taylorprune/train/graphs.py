@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..errors import first_line
+
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 WARMUP_STEPS = 3  # eager steps on a side stream before capture, as torch.cuda.graphs asks
 
@@ -64,7 +66,7 @@ class GraphedStep:
             with torch.cuda.graph(graph):
                 loss, hits = self.step(sx, sy)
         except RuntimeError as err:
-            self.failure = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            self.failure = first_line(err)
             warnings.warn(f"CUDA graph capture of the training step failed ({self.failure}); "
                           "training goes on without graphs (set cuda_graphs=False to skip the attempt)",
                           RuntimeWarning, stacklevel=2)

@@ -10,24 +10,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distributed
-from ..data import to_image_data
 from ..errors import InputError
-from .batches import iterate_batches, to_device
+from ..losses import LossFn, resolve_loss
+from ..outputs import main_output, to_float32
 from .device import autocast, prepare_model, resolve_device, use_bf16
 from .distill import Distillation, distillation_loss
 from .evaluate import check_network_input, evaluate
 from .graphs import GraphedStep
-from .history import TrainingInfo, TrainingRecord, ValidationRecord
+from .history import (
+    TrainingInfo,
+    TrainingRecord,
+    TrainingStopReason,
+    ValidationRecord,
+    images_per_second,
+)
+from .metrics import direction, unit
+from .onednn import onednn_safe_convolutions
 from .options import TrainingOptions
 from .schedule import learn_rate_at
+from .sources import as_source
 
 _FLUSH_EVERY = 25  # iterations between host syncs for the history and the progress bar
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -67,7 +74,11 @@ def train_network(
     resume: TrainingState | None = None,
     distillation: Distillation | None = None,
 ) -> tuple[nn.Module, TrainingInfo]:
-    """Train ``net`` in place on ``train`` (ImageData or (X, y)); return it and its history.
+    """Train ``net`` in place on ``train``; return it and its history.
+
+    ``train`` (and ``options.validation_data``) is an ImageData or (X, y), a map-style
+    Dataset of (input, target) pairs, or a DataLoader (train.sources). ``loss`` is a name
+    from losses.LOSSES or a callable ``loss(outputs, targets) -> batch mean``.
 
     With output_network="best-validation" the returned weights are those of the
     validation with the best objective metric, not the last iteration. ``on_epoch`` gets a
@@ -75,40 +86,49 @@ def train_network(
     ``distillation`` mixes a teacher's soft targets into the loss on every mini-batch.
     """
     opts = options or TrainingOptions()
-    data = to_image_data(train)
-    val = None if opts.validation_data is None else to_image_data(opts.validation_data)
-    if opts.output_network == "best-validation" and val is None:
+    if opts.output_network == "best-validation" and opts.validation_data is None:
         raise InputError("output_network='best-validation' needs validation_data; pass it in TrainingOptions")
     device = resolve_device(opts.execution_environment)
     bf16 = use_bf16(device, opts.precision)
+    loss_fn = resolve_loss(loss, opts.label_smoothing)
+    data = as_source(train, device, workers=opts.num_workers)
+    val = None if opts.validation_data is None else as_source(opts.validation_data, device,
+                                                               workers=opts.num_workers)
     torch.manual_seed(opts.seed)
     net = prepare_model(net, device)
-    check_network_input(net, data)
-    run = _Run(net, data, val, _loss_function(loss, opts), opts, device, bf16, distillation)
-    return run.net, run.fit(on_epoch, resume)
+    outputs = check_network_input(net, data, loss_fn)
+    with onednn_safe_convolutions(net, device):  # before the optimizer and DDP see the weights
+        run = _Run(net, data, val, loss_fn, opts, device, bf16, distillation,
+                   partly_used=not isinstance(outputs, torch.Tensor))
+        return run.net, run.fit(on_epoch, resume)
 
 
 class _Run:
     """State of one training call; methods are the steps of the loop."""
 
-    def __init__(self, net, data, val, loss_fn, opts, device, bf16, distillation: Distillation | None) -> None:
+    def __init__(self, net, data, val, loss_fn, opts, device, bf16, distillation: Distillation | None,
+                 partly_used: bool = False) -> None:
         self.net, self.data, self.val, self.loss_fn = net, data, val, loss_fn
         self.opts, self.device, self.bf16 = opts, device, bf16
         self.distillation = distillation
         self.teacher = None if distillation is None else prepare_model(distillation.teacher, device).eval()
-        self.images, self.labels = to_device(data, device)
         self.batch = min(opts.mini_batch_size, len(data))  # global: all ranks together
-        distributed.check_batch(self.batch)
-        self.per_epoch = max(len(data) // self.batch, 1)
-        self.model = distributed.wrap(net)  # DDP averages the ranks' gradients
+        if data.controls_order:
+            distributed.check_batch(self.batch)
+        elif distributed.is_main() and opts.verbose:
+            tqdm.write(f"note: {data.note}")
+        self.per_epoch = max(data.num_batches(self.batch, drop_last=True), 1)
+        self.model = distributed.wrap(net, partly_used=partly_used)  # DDP averages the ranks' gradients
         # On CUDA the learning rate lives in a device tensor, so a captured step reads the
         # current value on every replay instead of the one baked in at capture.
         self.lr = torch.tensor(opts.initial_learn_rate, device=device) if device.type == "cuda" else None
         self.optimizer = _optimizer(net, opts, self.lr)
-        graphs = device.type == "cuda" and opts.cuda_graphs and not distributed.active()
+        # A graph replays fixed shapes: a user's DataLoader may end an epoch with a partial batch.
+        graphs = device.type == "cuda" and opts.cuda_graphs and not distributed.active() and data.controls_order
         self.step = GraphedStep(self._update) if graphs else self._update
         self.verbose = opts.verbose and distributed.is_main()  # under torchrun rank 0 alone reports
         self.generator = torch.Generator().manual_seed(opts.seed)
+        self.objective_higher = direction(opts.metrics, opts.objective_metric_name)
         self.info = TrainingInfo()
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         self.iteration = 0
@@ -123,7 +143,7 @@ class _Run:
         if resume is not None:
             order, first = self._restore(resume), resume.epoch
             bar.update(self.iteration)
-        self.info.stop_reason = "Max epochs completed."
+        self.info.stop_reason = TrainingStopReason.MAX_EPOCHS
         try:
             for epoch in range(first, self.opts.max_epochs):
                 if self.opts.shuffle == "every-epoch" and epoch > 0:
@@ -131,7 +151,7 @@ class _Run:
                 if self.opts.shuffle == "never":
                     order = torch.arange(len(self.data))
                 if not self._epoch(epoch, order, bar):
-                    self.info.stop_reason = "Training diverged (non-finite loss)."
+                    self.info.stop_reason = TrainingStopReason.DIVERGED
                     break
                 if on_epoch is not None:
                     on_epoch(self._state(epoch + 1, order))
@@ -147,8 +167,8 @@ class _Run:
         self._select_output()
         self.info.elapsed_s = time.perf_counter() - start
         self.info.training_seconds = self.train_seconds
-        seen = self.iteration * self.batch
-        self.info.images_per_second = seen / self.train_seconds if self.train_seconds else 0.0
+        # The run's own total, however short: the progress display alone holds back noisy early rates.
+        self.info.images_per_second = self.iteration * self.batch / self.train_seconds if self.train_seconds > 0 else 0.0
         return self.info
 
     def _state(self, epochs_done: int, order: torch.Tensor) -> TrainingState:
@@ -182,30 +202,42 @@ class _Run:
         self.net.train()
         pending: list[tuple] = []  # (iteration, epoch, lr, batch, loss, hits), copied to the host in bulk
         tick = time.perf_counter()
-        batches = iterate_batches(self.images, self.labels, order, self.batch, augment=self.opts.augment,
-                                  generator=self.generator, drop_last=True, shard=True)
+        batches = self.data.batches(order, self.batch, augment=self.opts.augment,
+                                    generator=self.generator, drop_last=True, shard=True)
         for step, (x, y) in enumerate(batches):
             self.iteration += 1
             lr = learn_rate_at(self.opts, epoch + step / self.per_epoch)
             self._set_learn_rate(lr)
             loss, hits = self.step(x, y)
-            pending.append((self.iteration, epoch + (step + 1) / self.per_epoch, lr, self.batch, loss, hits))
+            n = self.batch if self.data.controls_order else len(y) * distributed.world_size()
+            pending.append((self.iteration, epoch + (step + 1) / self.per_epoch, lr, n, loss, hits))
             bar.update(1)
             validate = self.val is not None and self.iteration % self.opts.validation_frequency == 0
             if validate or len(pending) == _FLUSH_EVERY:
-                ok = self._flush(pending, bar)  # waits for the device: the time below is real
-                now = time.perf_counter()
-                self.train_seconds += now - tick
-                tick = now
+                ok = self._flush(pending)  # waits for the device: the time below is real
+                tick = self._clock(tick, bar)
                 if not ok:
                     return False
                 pending = []
             if validate:
                 self._validate()
                 tick = time.perf_counter()
-        ok = self._flush(pending, bar)
-        self.train_seconds += time.perf_counter() - tick
+        ok = self._flush(pending)
+        self._clock(tick, bar)
         return ok
+
+    def _clock(self, tick: float, bar) -> float:
+        """Add the training time since ``tick`` (the device has finished it) and show the rate."""
+        now = time.perf_counter()
+        self.train_seconds += now - tick
+        if self.info.training_history:
+            last = self.info.training_history[-1]
+            shown = {"loss": f"{last.loss:.3f}", "acc": f"{last.accuracy:.1f}", "lr": f"{last.learn_rate:.3g}"}
+            rate = images_per_second(self.iteration * self.batch, self.train_seconds)
+            if rate is not None:  # images over the training time of this call and any it resumes
+                shown["img_s"] = f"{rate:.0f}"
+            bar.set_postfix(shown, refresh=False)
+        return now
 
     def _set_learn_rate(self, lr: float) -> None:
         if self.lr is not None:
@@ -217,19 +249,19 @@ class _Run:
     def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, backward and optimizer step on one mini-batch: the part a CUDA graph captures."""
         with autocast(self.device, self.bf16):
-            logits = self.model(x)
-            loss = self.loss_fn(logits.float(), y)
+            out = to_float32(self.model(x))
+            loss = self.loss_fn(out, y)
             if self.distillation is not None:
                 with torch.no_grad():
-                    soft = self.teacher(x).float()
+                    soft = main_output(self.teacher(x)).float()
                 d = self.distillation
-                loss = distillation_loss(logits.float(), soft, loss, d.weight, d.temperature)
+                loss = distillation_loss(main_output(out), soft, loss, d.weight, d.temperature)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+        return loss.detach(), _hits(main_output(out).detach(), y)
 
-    def _flush(self, pending: list[tuple], bar) -> bool:
+    def _flush(self, pending: list[tuple]) -> bool:
         """Copy buffered per-iteration figures to the host in one sync; False if a loss is non-finite.
 
         Under torchrun the ranks' figures are summed first, so all record (and stop on) the same.
@@ -243,43 +275,44 @@ class _Run:
         hits = figures[1].tolist()
         for (it, epoch, lr, n, _, _), loss, hit in zip(pending, losses, hits, strict=True):
             self.info.training_history.append(TrainingRecord(it, epoch, loss, 100.0 * hit / n, lr))
-        last = self.info.training_history[-1]
-        speed = self.iteration * self.batch / max(self.train_seconds, 1e-9)
-        bar.set_postfix(loss=f"{last.loss:.3f}", acc=f"{last.accuracy:.1f}", lr=f"{last.learn_rate:.3g}",
-                        img_s=f"{speed:.0f}", refresh=False)
         return all(math.isfinite(v) for v in losses)
 
     def _validate(self) -> None:
         distributed.average_buffers(self.net)  # every rank validates the same network
-        metrics = evaluate(self.net, self.val, device=self.device, bf16=self.bf16)
-        record = ValidationRecord(self.iteration, self.iteration / self.per_epoch,
-                                  metrics["loss"], metrics["accuracy"])
-        score = -record.loss if self.opts.objective_metric_name == "loss" else record.accuracy
-        if math.isfinite(record.loss) and (self.best is None or score > self.best[0]):
+        metrics = evaluate(self.net, self.val, metrics=self.opts.metrics, loss=self.loss_fn,
+                           device=self.device, bf16=self.bf16)
+        record = ValidationRecord(self.iteration, self.iteration / self.per_epoch, metrics["loss"],
+                                  metrics.get("accuracy", math.nan), metrics)
+        value = metrics[self.opts.objective_metric_name]
+        score = value if self.objective_higher else -value
+        if math.isfinite(record.loss) and math.isfinite(score) and (self.best is None or score > self.best[0]):
             record.is_best = True
             state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
             self.best = (score, self.iteration, state)
         self.info.validation_history.append(record)
         if self.verbose:
-            tqdm.write(f"  iteration {record.iteration}: validation loss {record.loss:.4f}, "
-                       f"accuracy {record.accuracy:.2f}%{' (best)' if record.is_best else ''}")
+            figures = ", ".join(f"{name} {v:.4g}{unit(name)}" for name, v in metrics.items())
+            tqdm.write(f"  iteration {record.iteration}: validation {figures}{' (best)' if record.is_best else ''}")
         self.net.train()
 
     def _select_output(self) -> None:
         self.info.output_network_iteration = self.iteration
-        diverged = self.info.stop_reason.startswith("Training diverged")
+        diverged = self.info.stop_reason == TrainingStopReason.DIVERGED
         if self.best is not None and (self.opts.output_network == "best-validation" or diverged):
             _, iteration, state = self.best
             self.net.load_state_dict(state)
             self.info.output_network_iteration = iteration
 
 
-def _loss_function(loss: str | LossFn, opts: TrainingOptions) -> LossFn:
-    if callable(loss):
-        return loss
-    if loss in ("crossentropy", "cross-entropy", "crossentropyex"):
-        return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=opts.label_smoothing)
-    raise InputError(f"unknown loss {loss!r}; use 'crossentropy' or pass a function (logits, targets) -> loss")
+def _hits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct examples in the batch (per-pixel share for masks) when the task classifies, else NaN.
+
+    Classifying: class indices ``y`` (N, ...) against scores (N, C, ...). The mini-batch
+    accuracy in the training history is 100 * hits / batch size.
+    """
+    if y.dtype in (torch.int64, torch.int32) and out.ndim == y.ndim + 1:
+        return (out.argmax(1) == y).float().reshape(len(y), -1).mean(1).sum()
+    return torch.full((), math.nan, device=out.device)
 
 
 def _optimizer(net: nn.Module, opts: TrainingOptions, lr: torch.Tensor | None) -> torch.optim.Optimizer:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import InputError
+from .metrics import check_metrics, metric_name
 
 Solver = Literal["sgdm", "adam"]
 Schedule = Literal["none", "piecewise", "cosine"]
@@ -21,7 +22,8 @@ class TrainingOptions:
     max_epochs: int = 30  # full passes over the training data, >= 1
     mini_batch_size: int = 128  # images per iteration (global across DDP ranks), >= 1
     shuffle: Literal["once", "every-epoch", "never"] = "every-epoch"
-    validation_data: Any = field(default=None, repr=False)  # ImageData, (X, y), or None
+    # ImageData, (X, y), a map-style Dataset of (input, target), a DataLoader, or None
+    validation_data: Any = field(default=None, repr=False)
     validation_frequency: int = 50  # iterations between validations, >= 1
     learn_rate_schedule: Schedule = "none"  # piecewise drops, or cosine decay to 0
     learn_rate_drop_factor: float = 0.1  # piecewise: multiply by this every drop period
@@ -29,8 +31,11 @@ class TrainingOptions:
     warmup_epochs: float = 0.0  # linear warm-up from 0, in epochs (fractions allowed)
     label_smoothing: float = 0.0  # cross-entropy label smoothing, in [0, 1)
     augment: bool = True  # random crop (4-pixel zero padding) and horizontal flip
-    metrics: tuple[str, ...] = ("accuracy",)  # reported besides the loss
-    objective_metric_name: Literal["loss", "accuracy"] = "loss"  # what "best" means
+    # reported besides the loss: built-in names (train.metrics.BUILTIN), torchmetrics.Metric
+    # instances, or MetricFunction(fn, higher_is_better=...)
+    metrics: tuple[Any, ...] = ("accuracy",)
+    objective_metric_name: str = "loss"  # what "best" means: "loss" or the name of one of the metrics
+    num_workers: int = 0  # loader worker processes for a Dataset (0: load in this process), >= 0
     output_network: Literal["last-iteration", "best-validation"] = "last-iteration"
     verbose: bool = True  # progress bar and validation lines on stderr
     plots: Literal["none", "training-progress"] = "none"  # PNG progress plot when a run folder is given
@@ -40,6 +45,7 @@ class TrainingOptions:
     seed: int = 0  # shuffling, augmentation and initialisation
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", tuple(self.metrics))
         _check(self)
 
     def replace(self, **changes: Any) -> TrainingOptions:
@@ -50,7 +56,7 @@ class TrainingOptions:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data = out.pop("validation_data")
         out["validation_data"] = None if data is None else f"{len(data)} examples"
-        out["metrics"] = list(self.metrics)
+        out["metrics"] = [metric_name(m) for m in self.metrics]
         return out
 
 
@@ -58,7 +64,6 @@ CHOICES = {
     "solver": ("sgdm", "adam"),
     "shuffle": ("once", "every-epoch", "never"),
     "learn_rate_schedule": ("none", "piecewise", "cosine"),
-    "objective_metric_name": ("loss", "accuracy"),
     "output_network": ("last-iteration", "best-validation"),
     "plots": ("none", "training-progress"),
     "execution_environment": ("auto", "cpu", "cuda"),
@@ -76,6 +81,7 @@ _RANGES = {  # name: (lowest allowed, highest allowed, lowest inclusive)
     "learn_rate_drop_period": (1, float("inf"), True),
     "warmup_epochs": (0.0, float("inf"), True),
     "label_smoothing": (0.0, 1.0 - 1e-12, True),
+    "num_workers": (0, float("inf"), True),
 }
 
 
@@ -91,6 +97,4 @@ def _check(opts: TrainingOptions) -> None:
             bound = f">= {lo}" if inclusive else f"> {lo}"
             raise InputError(f"TrainingOptions.{name}={value!r} is out of range; it must be {bound}" + (
                 f" and < {round(hi)}" if hi < float("inf") else ""))
-    unknown = set(opts.metrics) - {"accuracy", "loss"}
-    if unknown:
-        raise InputError(f"unknown metric(s) {sorted(unknown)}; supported: accuracy, loss")
+    check_metrics(opts.metrics, opts.objective_metric_name)

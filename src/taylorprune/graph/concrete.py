@@ -39,8 +39,9 @@ class ShapeInt(int):
     def _derive(self, op: str | None, other: Any, value: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool):
             return value
-        known = op is not None and self.steps is not None and type(other) is int
-        return ShapeInt(value, self.source, (*self.steps, (op, other)) if known else None)
+        if op is None or self.steps is None or type(other) is not int:
+            return ShapeInt(value, self.source, None)
+        return ShapeInt(value, self.source, (*self.steps, (op, other)))
 
     def _compare(self, other: Any, result: bool) -> bool:
         if ShapeInt.compared is not None:

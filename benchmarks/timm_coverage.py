@@ -56,7 +56,7 @@ from pathlib import Path
 
 import torch
 from graph_coverage import FRACTION, SEED, masked_rel_diff
-from provenance import provenance  # beside this script
+from provenance import hardware, provenance  # beside this script
 from render_graph_coverage import TIMM_MARK
 from torch import nn
 from torch_pruning_compare import (
@@ -318,8 +318,12 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
     data["method"] = {"sizes": SIZES, "fraction": FRACTION, "tolerance": TOLERANCE,
                       "every": every, "timeout_s": timeout, "max_params": max_params,
                       "pure_transformer": "fewer than two conv modules (meta-device build)"}
-    data["provenance"] = {**provenance(SEED), "timm": importlib.metadata.version("timm"),
-                          "torch_pruning": importlib.metadata.version("torch-pruning")}
+    prov = {**provenance(SEED), "timm": importlib.metadata.version("timm"),
+            "torch_pruning": importlib.metadata.version("torch-pruning")}
+    if names and "provenance" in data:  # a rerun of a few models keeps the sweep's provenance
+        data.setdefault("reruns", []).append(prov)
+    else:
+        data["provenance"] = prov
     save(data, path)
     work = Worker(max_params)
     try:
@@ -406,12 +410,13 @@ def render(data: dict) -> None:
 def markdown(data: dict) -> list[str]:
     """The timm section: method, headline counts, per family, and what is not exact."""
     sm, c, prov, method = summarize(data), classes(data), data["provenance"], data["method"]
+    cat = data["catalogue"]
     commits = sorted({r["commit"] for r in data["models"].values() if "commit" in r})
     lines = [
         "## timm: every CNN and conv hybrid",
         "",
         f"From `{prov['command']}` (engine at {', '.join(commits)}; timm {prov['timm']}, "
-        f"Torch-Pruning {prov['torch_pruning']}, torch {prov['torch']}, {prov['hardware']}, "
+        f"Torch-Pruning {prov['torch_pruning']}, torch {prov['versions']['torch']}, {hardware(prov)}, "
         "shared with other jobs). Method in the script's docstring; in short: untrained "
         "`timm.create_model(name, num_classes=10)`, random norm statistics, the smallest input "
         f"of {method['sizes'][0]}-{method['sizes'][-1]} px it runs at; a random 30% of every "
@@ -420,12 +425,18 @@ def markdown(data: dict) -> list[str]:
         "channels of conv and linear layers. Torch-Pruning: MetaPruner, random importance, "
         "ratio 0.3, compared with the original with the channels it removed zeroed.",
         "",
-        f"Sample: of {sm['cnn_or_conv_hybrid']} CNNs and conv hybrids ({sm['timm_models']} timm "
-        f"models, {sm['pure_transformers_skipped']} pure transformers with fewer than two conv "
-        f"modules skipped), every {method['every']}th of each timm module by name; the full "
-        f"list does not fit the time of a 2-core machine. Models over "
-        f"{method['max_params'] / 1e6:.0f} M parameters are not run ({sm['over_cap']} in the "
-        "sample).",
+        *[f"Rerun after an engine fix: `{r['command']}` at {r['git_commit'][:10]}."
+          for r in data.get("reruns", [])],
+        "",
+        f"Swept so far: {len(data['models'])} of the {sm['cnn_or_conv_hybrid']} CNNs and conv "
+        f"hybrids ({sm['timm_models']} timm models, {sm['pure_transformers_skipped']} pure "
+        "transformers with fewer than two conv modules skipped), from "
+        f"{len({cat[n]['family'] for n in data['models']})} of their "
+        f"{len({v['family'] for v in cat.values() if (v.get('convs') or 2) >= 2})} timm "
+        f"modules: every {method['every']}th model of each module by name, modules in turn; "
+        "the sweep resumes where it stopped. Nothing below speaks for the models not yet "
+        f"swept. Models over {method['max_params'] / 1e6:.0f} M parameters are not run "
+        f"({sm['over_cap']} of those swept).",
         "",
         "| | models |",
         "|---|---|",

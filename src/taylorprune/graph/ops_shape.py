@@ -59,6 +59,7 @@ def reshape(ctx: Context, node: fx.Node) -> Value:
     split stays rectangular after pruning (this maps a channel shuffle exactly)."""
     x, shape = ctx.value(node.args[0]), ctx.shape(node)
     if not isinstance(x, Chan) or shape is None:
+        _freeze_sizes(ctx, node, len(shape or ()))
         return None
     hit = [g for g in dim_groups(x.shape, shape) if set(g[0]) & set(x.dims)]
     if len(hit) != 1 or not set(x.dims) <= set(hit[0][0]) or not hit[0][1]:
@@ -78,6 +79,19 @@ def reshape(ctx: Context, node: fx.Node) -> Value:
         ctx.freeze(out, reason)
     _view_literals(ctx, node, out)
     return out
+
+
+def _freeze_sizes(ctx: Context, node: fx.Node, nd: int) -> None:
+    """A view of a tensor whose channels are not followed keeps its size in every plan, so
+    channels a size of it is read from (VOLO: ``unfold(v).reshape(B, heads, C // heads, ...)``
+    with ``C`` the input's channels) must stay."""
+    for d in range(nd):
+        found = size_arg(node, d, nd)
+        raw = found[1] if found else None
+        size = _shape_int(ctx, raw) if isinstance(raw, ShapeInt) else (
+            ctx.value(raw) if isinstance(raw, fx.Node) else None)
+        for ids in size.chans if isinstance(size, Size) else ():
+            ctx.freeze(Chan((len(ids),), (0,), ids), f"{node.name}: sizes a view of a tensor not followed")
 
 
 def _view_literals(ctx: Context, node: fx.Node, out: Chan) -> None:

@@ -11,8 +11,9 @@ one model, not the sweep:
   ``img_size`` set to it where the builder takes one); norms get random statistics and
   affines (torch_pruning_compare.randomize_norms) so masking is not trivially exact.
   Models over ``--max-params`` are not run (the oracle holds several float64 copies).
-- trace: ``graph.trace_channels`` in float32; ``trace_s`` is its wall time, which is the
-  time to find every channel group and how each is removed (the plan space).
+- trace: ``graph.trace_channels`` in float32, one torch thread (this 2-core machine is
+  shared with other jobs, where two threads spin); ``trace_s`` is its wall time, which is
+  the time to find every channel group and how each is removed (the plan space).
 - channels: output channels of every conv and linear layer; ``prunable_share`` is the
   share in prunable groups, ``exact_share`` the share in prunable groups that are also
   output-exact (not behind a LayerNorm over channels or a standardised weight).
@@ -55,7 +56,7 @@ from pathlib import Path
 
 import torch
 from graph_coverage import FRACTION, SEED, masked_rel_diff
-from provenance import provenance  # beside this script
+from provenance import hardware, provenance  # beside this script
 from render_graph_coverage import TIMM_MARK
 from torch import nn
 from torch_pruning_compare import (
@@ -249,7 +250,7 @@ def engine_commit() -> str:
 
 def worker(max_params: float) -> None:
     """Read {"name", "task"} lines on stdin, answer one JSON line each on stdout."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # on a machine shared by many jobs, a second thread only spins
     commit = engine_commit()
     for line in sys.stdin:
         job = json.loads(line)
@@ -317,8 +318,12 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
     data["method"] = {"sizes": SIZES, "fraction": FRACTION, "tolerance": TOLERANCE,
                       "every": every, "timeout_s": timeout, "max_params": max_params,
                       "pure_transformer": "fewer than two conv modules (meta-device build)"}
-    data["provenance"] = {**provenance(SEED), "timm": importlib.metadata.version("timm"),
-                          "torch_pruning": importlib.metadata.version("torch-pruning")}
+    prov = {**provenance(SEED), "timm": importlib.metadata.version("timm"),
+            "torch_pruning": importlib.metadata.version("torch-pruning")}
+    if names and "provenance" in data:  # a rerun of a few models keeps the sweep's provenance
+        data.setdefault("reruns", []).append(prov)
+    else:
+        data["provenance"] = prov
     save(data, path)
     work = Worker(max_params)
     try:
@@ -336,44 +341,63 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
             data["models"][name] = row
     finally:
         work.close()
-    data["summary"] = summarize(data)
-    save(data, path)
+        data["summary"] = summarize(data)
+        save(data, path)
 
 
 # ---- summary and docs ----------------------------------------------------------------------
 
 
+def classes(data: dict) -> dict[str, list[str]]:
+    """Measured models sorted into the outcomes the summary counts."""
+    out: dict[str, list[str]] = {k: [] for k in (
+        "over_cap", "transformer", "no_build", "no_answer", "no_trace", "traced", "good",
+        "lenient", "runs", "tp_runs", "tp_exact", "tp_no_answer")}
+    for name, r in data["models"].items():
+        o, t = r.get("ours", {}), r.get("torch_pruning", {})
+        skipped = r.get("skipped", "")
+        key = ("over_cap" if "parameters" in skipped else "transformer" if skipped
+               else "no_build" if r.get("builds") is False
+               else "no_answer" if "error" in o or not o
+               else "no_trace" if not o.get("traces") else "traced")
+        out[key].append(name)
+        if key != "traced":
+            continue
+        if o.get("exact") and o["exact_share"] >= 0.5:
+            out["good"].append(name)
+        if o.get("exact") and o["prunable_share"] >= 0.5:
+            out["lenient"].append(name)
+        if o.get("runs") == "yes":
+            out["runs"].append(name)
+        if "error" in t:
+            out["tp_no_answer"].append(name)
+        if t.get("runs") == "yes":
+            out["tp_runs"].append(name)
+        if t.get("exact"):
+            out["tp_exact"].append(name)
+    return out
+
+
 def summarize(data: dict) -> dict:
-    cat, models = data["catalogue"], data["models"]
-    transformers = [n for n, c in cat.items() if c.get("convs") is not None and c["convs"] < 2]
-    rows = {n: r for n, r in models.items() if "skipped" not in r or "transformer" not in r["skipped"]}
-    built = {n: r for n, r in rows.items() if r.get("builds") and "skipped" not in r}
-    ours = {n: r["ours"] for n, r in built.items() if "ours" in r}
-    traced = {n: o for n, o in ours.items() if o.get("traces")}
-    good = [n for n, o in traced.items() if o.get("exact") and o["exact_share"] >= 0.5]
-    small = [o["trace_s"] for n, o in traced.items() if built[n]["params"] < SMALL]
-    tp = {n: r["torch_pruning"] for n, r in built.items() if "torch_pruning" in r}
+    cat, c = data["catalogue"], classes(data)
+    cnn = [n for n, v in cat.items() if v.get("convs") is None or v["convs"] >= 2]
+    built = len(c["no_answer"]) + len(c["no_trace"]) + len(c["traced"])
+    times = sorted(data["models"][n]["ours"]["trace_s"] for n in c["traced"]
+                   if data["models"][n]["params"] < SMALL)
     return {
         "timm_models": len(cat),
-        "pure_transformers_skipped": len(transformers),
-        "cnn_or_hybrid": len(cat) - len(transformers),
-        "measured": len(rows),
-        "do_not_build": sum(not r.get("builds", True) for r in rows.values()),
-        "over_max_params": sum("skipped" in r and "parameters" in r["skipped"] for r in rows.values()),
-        "built": len(built),
-        "ours_answered": len(ours),
-        "traced": len(traced),
-        "exact_and_half_prunable": len(good),
-        "prunable_half": sum(o["prunable_share"] >= 0.5 for o in traced.values()),
-        "runs_after_pruning": sum(o.get("runs") == "yes" for o in traced.values()),
-        "trace_s_median_under_50M": round(statistics.median(small), 2) if small else None,
-        "trace_s_max_under_50M": max(small) if small else None,
-        "trace_s_over_10_under_50M": sum(t > 10 for t in small),
-        "tp_answered": len(tp),
-        "tp_runs": sum(t.get("runs") == "yes" for t in tp.values()),
-        "tp_exact": sum(bool(t.get("exact")) for t in tp.values()),
-        "both_answered_ours_exact": sum(bool(ours.get(n, {}).get("exact")) for n in tp),
+        "pure_transformers_skipped": len(cat) - len(cnn),
+        "cnn_or_conv_hybrid": len(cnn),
+        **{k: len(v) for k, v in c.items()},
+        "built": built,
+        "trace_s_median": round(statistics.median(times), 2) if times else None,
+        "trace_s_max": max(times) if times else None,
+        "trace_s_over_10": sum(t > 10 for t in times),
     }
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part} of {whole} ({100 * part / whole:.0f}%)" if whole else f"{part} of 0"
 
 
 def render(data: dict) -> None:
@@ -384,7 +408,92 @@ def render(data: dict) -> None:
 
 
 def markdown(data: dict) -> list[str]:
-    return ["(no results yet)"]
+    """The timm section: method, headline counts, per family, and what is not exact."""
+    sm, c, prov, method = summarize(data), classes(data), data["provenance"], data["method"]
+    cat = data["catalogue"]
+    commits = sorted({r["commit"] for r in data["models"].values() if "commit" in r})
+    lines = [
+        "## timm: every CNN and conv hybrid",
+        "",
+        f"From `{prov['command']}` (engine at {', '.join(commits)}; timm {prov['timm']}, "
+        f"Torch-Pruning {prov['torch_pruning']}, torch {prov['versions']['torch']}, {hardware(prov)}, "
+        "shared with other jobs). Method in the script's docstring; in short: untrained "
+        "`timm.create_model(name, num_classes=10)`, random norm statistics, the smallest input "
+        f"of {method['sizes'][0]}-{method['sizes'][-1]} px it runs at; a random 30% of every "
+        "prunable group removed; exact = pruned equals masked (float64, eval, relative "
+        f"difference <= {method['tolerance']:g}) on the output-exact groups; channels = output "
+        "channels of conv and linear layers. Torch-Pruning: MetaPruner, random importance, "
+        "ratio 0.3, compared with the original with the channels it removed zeroed.",
+        "",
+        *[f"Rerun after an engine fix: `{r['command']}` at {r['git_commit'][:10]}."
+          for r in data.get("reruns", [])],
+        "",
+        f"Swept so far: {len(data['models'])} of the {sm['cnn_or_conv_hybrid']} CNNs and conv "
+        f"hybrids ({sm['timm_models']} timm models, {sm['pure_transformers_skipped']} pure "
+        "transformers with fewer than two conv modules skipped), from "
+        f"{len({cat[n]['family'] for n in data['models']})} of their "
+        f"{len({v['family'] for v in cat.values() if (v.get('convs') or 2) >= 2})} timm "
+        f"modules: every {method['every']}th model of each module by name, modules in turn; "
+        "the sweep resumes where it stopped. Nothing below speaks for the models not yet "
+        f"swept. Models over {method['max_params'] / 1e6:.0f} M parameters are not run "
+        f"({sm['over_cap']} of those swept).",
+        "",
+        "| | models |",
+        "|---|---|",
+        f"| measured | {sm['built'] + sm['no_build']} |",
+        f"| do not build at 96-224 px | {sm['no_build']} |",
+        f"| build | {sm['built']} |",
+        f"| no answer within {method['timeout_s']:.0f} s (hang or crash) | {sm['no_answer']} |",
+        f"| torch.fx cannot trace the model | {sm['no_trace']} |",
+        f"| traced | {sm['traced']} |",
+        f"| **exact, with >= 50% of channels in prunable exact groups** | "
+        f"**{share(sm['good'], sm['built'])}** of those that build |",
+        f"| exact, with >= 50% of channels prunable (exact or not) | {share(sm['lenient'], sm['built'])} |",
+        f"| run after pruning 30% of every prunable group | {share(sm['runs'], sm['traced'])} of traced |",
+        f"| trace + plan s (median / max; over 10 s) | {sm['trace_s_median']} / {sm['trace_s_max']}; "
+        f"{sm['trace_s_over_10']} |",
+        f"| Torch-Pruning: pruned network runs | {share(sm['tp_runs'], sm['traced'])} |",
+        f"| Torch-Pruning: exact | {share(sm['tp_exact'], sm['traced'])} |",
+        f"| Torch-Pruning: no answer within {method['timeout_s']:.0f} s | {sm['tp_no_answer']} |",
+        "",
+        *_family_table(data, c),
+        "",
+        *_misses(data, c),
+    ]
+    return lines
+
+
+def _family_table(data: dict, c: dict[str, list[str]]) -> list[str]:
+    rows = ["| family | built | exact, >= 50% | runs | trace s (median) | TP runs | TP exact |",
+            "|---|---|---|---|---|---|---|"]
+    family = {n: data["catalogue"][n]["family"] for n in data["models"]}
+    for fam in sorted(set(family.values())):
+        mine = {k: [n for n in v if family[n] == fam] for k, v in c.items()}
+        built = len(mine["no_answer"]) + len(mine["no_trace"]) + len(mine["traced"])
+        if not built:
+            continue
+        times = [data["models"][n]["ours"]["trace_s"] for n in mine["traced"]]
+        median = f"{statistics.median(times):.1f}" if times else "-"
+        rows.append(f"| {fam} | {built} | {len(mine['good'])} | {len(mine['runs'])} | {median} | "
+                    f"{len(mine['tp_runs'])} | {len(mine['tp_exact'])} |")
+    return rows
+
+
+def _misses(data: dict, c: dict[str, list[str]]) -> list[str]:
+    """Every built model that is not exact with half its channels prunable, and why."""
+    lines = ["Built but not exact with >= 50% of channels prunable, and the engine's reasons:", ""]
+    for name in sorted(set(c["no_answer"]) | set(c["no_trace"]) | set(c["traced"]) - set(c["good"])):
+        o = data["models"][name].get("ours", {})
+        if not o.get("traces"):
+            lines.append(f"- {name}: {o.get('trace_error') or o.get('error')}")
+            continue
+        why = {**o.get("frozen", {}), **o.get("not_exact", {})}
+        top = "; ".join(f"{k} ({v})" for k, v in sorted(why.items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"- {name}: {100 * o['prunable_share']:.0f}% prunable, "
+                     f"{100 * o['exact_share']:.0f}% exact; {top or o.get('runs')}")
+    lines += ["", "Do not build at 96-224 px:", ""]
+    lines += [f"- {n}: {data['models'][n]['build_error'].split(': ', 1)[-1]}" for n in sorted(c["no_build"])]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -202,6 +202,20 @@ class NormsAndShuffle(nn.Module):
         return self.head(x + self.layer_scale * y)
 
 
+class Upsample(nn.Module):
+    """Transposed convs (segmentation decoders, LowFormer's attention): plain and grouped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = cbr(3, 8)
+        self.up = nn.Sequential(nn.ConvTranspose2d(8, 6, 2, stride=2), nn.BatchNorm2d(6), nn.ReLU())
+        self.grouped = nn.ConvTranspose2d(6, 9, 3, padding=1, groups=3, bias=False)
+        self.head = Head(9)
+
+    def forward(self, x):
+        return self.head(self.grouped(self.up(self.stem(x))))
+
+
 EXACT_NETS = {
     "residual": Residual,
     "concat": Concat,
@@ -212,6 +226,7 @@ EXACT_NETS = {
     "flatten_spatial": FlattenSpatial,
     "unknown": Unknown,
     "opaque": Opaque,
+    "upsample": Upsample,
 }
 ALL_NETS = {**EXACT_NETS, "norms_and_shuffle": NormsAndShuffle}
 

@@ -62,3 +62,28 @@ def test_view_size_that_cannot_follow_freezes():
     cg = graph.trace_channels(_net("odd"), X)
     b = _group_of(cg, "b.weight")
     assert not b.prunable and "another tensor's channel count" in b.reason
+
+
+class SelectiveKernel(nn.Module):
+    """Two branches stacked on a new dim, softmax-weighted over it, summed (SKNet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(3, 8, 1)
+        self.attn = nn.Conv2d(8, 16, 1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = torch.stack([self.a(x), self.b(x)], dim=1)  # (N, 2, 8, H, W)
+        w = self.attn(y.sum(1).mean((2, 3), keepdim=True)).view(x.shape[0], 2, 8, 1, 1)
+        y = (y * w.softmax(dim=1)).sum(1)
+        return self.fc(torch.nn.functional.normalize(y.mean((2, 3)), dim=0))
+
+
+def test_stacked_branches_share_their_channels():
+    torch.manual_seed(0)
+    model = randomize_norms(SelectiveKernel().double().eval())
+    cg = graph.trace_channels(model, X)
+    a = _group_of(cg, "a.weight")
+    assert a.prunable and a.exact and _group_of(cg, "b.weight") is a
+    check_oracle(model, X, random_plan(cg, random.Random(0), fraction=0.5), cg)

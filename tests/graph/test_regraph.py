@@ -2,14 +2,14 @@ import operator
 
 import torch
 import torch.nn.functional as F
-from torch import fx
+from torch import fx, nn
 
 from taylorprune import graph
 from taylorprune.graph.context import read_at
 from taylorprune.graph.regraph import replace_at
 from taylorprune.models import load_model
 
-from .nets import make
+from .nets import check_oracle, make
 
 
 def test_replace_at_rebuilds_nested_literals():
@@ -53,3 +53,38 @@ def test_slice_and_split_literals_are_rewritten():
     slices = [n.args[1] for n in pruned.graph.nodes if n.target is operator.getitem]
     assert (slice(None, None, None), slice(None, 3, None)) in slices
     assert pruned.stem[0].out_channels == 9
+
+
+class _Unpacks(nn.Module):
+    """pvt_v2's attention: the spatial size comes as an argument its caller built from a
+    shape, and a channel count is a literal of the forward."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels, self.conv = channels, nn.Conv2d(channels, channels, 1)
+
+    def forward(self, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        h, w = size  # a proxy when traced on its own, two getitems more than in the network
+        x = tokens.transpose(1, 2).reshape(tokens.shape[0], self.channels, h, w)
+        return self.conv(x).flatten(2).transpose(1, 2)
+
+
+class _Stage(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.attn = nn.Conv2d(3, 8, 3, padding=1), _Unpacks(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.attn(x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3]))
+
+
+def test_literal_in_a_module_that_traces_differently_alone_is_rewritten_in_its_parent():
+    model = nn.Sequential(_Stage(), nn.Flatten(1), nn.Linear(8 * 16, 4)).double().eval()
+    x = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    cg = graph.trace_channels(model, x)
+    stem = next(g for g in cg.prunable if any(m.tensor == "0.stem.weight" for m in g.members))
+    check_oracle(model, x, {stem.id: [1, 5]}, cg)
+    pruned = graph.prune(model, x, {stem.id: [1, 5]}, channel_graph=cg)
+    assert isinstance(pruned[0], fx.GraphModule) and type(pruned).__name__ == "Sequential"
+    assert pruned[0].stem.out_channels == 6 and pruned(x).shape == (2, 4)

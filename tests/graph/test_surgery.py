@@ -52,6 +52,18 @@ def test_prune_keeps_names_and_updates_attributes():
     assert set(pruned.state_dict()) == set(model.state_dict())
 
 
+def test_transposed_convs_are_pruned_on_their_own_axes():
+    model, cg = _traced("upsample")
+    up = next(g for g in cg.prunable if any(m.tensor == "up.1.weight" for m in g.members))
+    grouped = next(g for g in cg.prunable if any(m.tensor == "head.fc.weight" for m in g.members))
+    assert grouped.size == 3  # whole groups of the grouped transposed conv
+    pruned = graph.prune(model, X, {up.id: [0, 4], grouped.id: [1]}, channel_graph=cg)
+    assert tuple(pruned.up[0].weight.shape) == (8, 4, 2, 2) and pruned.up[0].out_channels == 4
+    conv = pruned.grouped
+    assert (conv.in_channels, conv.out_channels, conv.groups) == (4, 6, 2)
+    assert tuple(conv.weight.shape) == (4, 3, 3, 3) and pruned.head.fc.in_features == 6
+
+
 def test_prune_and_mask_never_touch_the_input_model():
     model, cg = _traced("residual")
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -59,3 +59,16 @@ def test_timm_family(name):
     pruned = graph.prune(model, x, plan, channel_graph=cg)
     assert pruned(x).shape == (2, 10)
     assert count(pruned) == count(model) - cg.params_removed(plan)
+
+
+def test_volo_runs_after_pruning():
+    """VOLO's outlook attention views an unfolded tensor (not followed) with a size read from
+    the residual stream's channels: those channels must stay, or the view breaks."""
+    torch.manual_seed(0)
+    model = timm.create_model("volo_d1_224", num_classes=10, img_size=96).eval()
+    x = torch.rand(1, 3, 96, 96)
+    cg = graph.trace_channels(model, x)
+    assert any("a view of a tensor not followed" in (g.reason or "") for g in cg.groups)
+    plan = random_plan(cg, random.Random(0), fraction=0.3)
+    with torch.no_grad():
+        assert graph.prune(model, x, plan, channel_graph=cg)(x).shape == (1, 10)

@@ -19,6 +19,7 @@ from .values import Param
 
 # Module attribute that counts each axis of a weight the module owns: (class, tensor, dim).
 _COUNT_ATTRS: tuple[tuple[type[nn.Module], str, int, str], ...] = (
+    (nn.modules.conv._ConvTransposeNd, "weight", 0, "in_channels"),  # before its base class
     (nn.modules.conv._ConvNd, "weight", 0, "out_channels"),
     (nn.Linear, "weight", 0, "out_features"),
     (nn.Linear, "weight", 1, "in_features"),

@@ -181,6 +181,14 @@ class Context:
         first = np.sort(slices[0])
         return all(np.array_equal(np.sort(s), first) for s in slices[1:])
 
+    def uniform_along(self, chan: Chan, dim: int) -> bool:
+        """Every position along ``dim`` holds the same channel (for fixed other indices), so
+        mixing along it mixes nothing across channels."""
+        if dim not in chan.dims:
+            return True
+        roots = np.vectorize(self.uf.find, otypes=[np.int64])(chan.ids)
+        return bool((roots == np.take(roots, [0], axis=chan.dims.index(dim))).all())
+
     def join(self, a: Chan, b: Chan) -> None:
         """Join two tensors' channels position by position (dims may differ in extent)."""
         dims = tuple(sorted(set(a.dims) | set(b.dims)))
@@ -253,9 +261,27 @@ class Context:
         self.calls[name] = call + 1
         self.points.append(RawPoint(name, kind, call, chan))
 
+    def specialised(self, valued: frozenset[str], compared: list[tuple[str, int]]) -> None:
+        """Limits of modules traced with example values (concrete.py): a branch on a channel
+        count, or a channel literal inside them (which no plain trace can rewrite), freezes."""
+        nodes = {n.name: n for n in self.gm.graph.nodes}
+        for name, dim in compared:
+            value = self.env.get(nodes[name]) if name in nodes else None
+            if isinstance(value, Chan) and dim in value.dims:
+                self.freeze(value, f"{name}: a forward branches on this channel count")
+        inside = [c for c in self.consts if _within_any(self.scope(nodes[c.node]), valued)]
+        for c in inside:
+            self.freeze(Chan((len(c.ids),), (0,), c.ids),
+                        f"{c.node}: a channel count in a module traced with example shapes")
+        self.consts = [c for c in self.consts if all(c is not i for i in inside)]
+
     def functional_point(self, node: fx.Node, kind: str, chan: Chan) -> None:
         """A functional op's output, readable by hooks only if its module returns it."""
         self.pending.append(PendingPoint(node, kind, chan))
+
+
+def _within_any(scope: str, modules: frozenset[str]) -> bool:
+    return any(scope == m or scope.startswith(m + ".") for m in modules)
 
 
 def _elements(value: Value) -> list[np.ndarray]:

@@ -89,6 +89,7 @@ class ChannelGraph:
     consts: list[ConstRewrite]
     shapes: dict[str, tuple[int, ...]]  # every parameter/buffer shape
     learnable: frozenset[str]  # names of parameters that require grad
+    valued: frozenset[str] = frozenset()  # submodules traced with example values (concrete.py)
     _index: dict[int, ChannelGroup] = field(default_factory=dict, repr=False)
 
     def group(self, group_id: int) -> ChannelGroup:
@@ -147,7 +148,9 @@ class ChannelGraph:
         return self.params_removed({g.id: range(1, g.size) for g in self.prunable})
 
 
-def build_graph(ctx: Context, model: nn.Module, opaque: frozenset[str]) -> ChannelGraph:
+def build_graph(
+    ctx: Context, model: nn.Module, opaque: frozenset[str], valued: frozenset[str] = frozenset()
+) -> ChannelGraph:
     """Turn the pass's union-find into groups with members, output points and costs."""
     roots = ctx.uf.roots()
     nodes = list(ctx.gm.graph.nodes)
@@ -204,6 +207,7 @@ def build_graph(ctx: Context, model: nn.Module, opaque: frozenset[str]) -> Chann
         ctx.consts,
         shapes,
         learnable,
+        valued,
     )
 
 

@@ -36,8 +36,8 @@ def matmul(ctx: Context, node: fx.Node) -> Value:
     nd = len(out)
     # Frame (*batch, n, m, k): a occupies (batch, n, k), b (batch, k, m).
     frame = (*out, sa[-1])
-    fa = _in_frame(va, sa, nd, (nd - 2, nd))
-    fb = _in_frame(vb, sb, nd, (nd, nd - 1))
+    fa = _in_frame(va, sa, frame, (nd - 2, nd))
+    fb = _in_frame(vb, sb, frame, (nd, nd - 1))
     if not _contract(ctx, node, va, vb, fa, fb, frame):
         return _give_up(ctx, node, "a product over channels with a tensor not followed")
     kept = [c for c in (fa, fb) if c is not None and nd not in c.dims]
@@ -62,19 +62,21 @@ def _param_sides(ctx: Context, va: Value, vb: Value, nd: int) -> list[Chan]:
         if isinstance(value, Param) and len(value.shape) == 2 and value.ids(dim % 2) is not None:
             ids = value.ids(dim % 2)
             ctx.role(ids, "out")
-            out.append(Chan((), (frame_dim,), ids))
+            out.append(Chan((), (frame_dim,), ids))  # re-shaped by the caller
     return out
 
 
-def _in_frame(value: Value, shape: tuple[int, ...], nd: int, last2: tuple[int, int]) -> Chan | None:
+def _in_frame(
+    value: Value, shape: tuple[int, ...], frame: tuple[int, ...], last2: tuple[int, int]
+) -> Chan | None:
     """A Chan of an operand re-indexed into the product's frame (batch dims right-aligned)."""
     if not isinstance(value, Chan):
         return None
-    off = nd - len(shape)
+    off = len(frame) - 1 - len(shape)
     where = {d: (d + off if d < len(shape) - 2 else last2[d - len(shape) + 2]) for d in range(len(shape))}
     order = np.argsort([where[d] for d in value.dims])
     dims = tuple(sorted(where[d] for d in value.dims))
-    return Chan((), dims, np.transpose(value.ids, order) if value.ids.ndim > 1 else value.ids)
+    return Chan(frame, dims, np.transpose(value.ids, order) if value.ids.ndim > 1 else value.ids)
 
 
 def _contract(ctx, node, va, vb, fa, fb, frame) -> bool:
@@ -83,14 +85,14 @@ def _contract(ctx, node, va, vb, fa, fb, frame) -> bool:
     ca = fa is not None and k in fa.dims
     cb = fb is not None and k in fb.dims
     if ca and cb:
-        ctx.join(fa.with_shape(frame), fb.with_shape(frame))
+        ctx.join(fa, fb)
         return True
     if not (ca or cb) or frame[k] == 1:
         return True
     chan, other = (fa, vb) if ca else (fb, va)
     ids = axis(ctx, other, len(other.shape) - (2 if ca else 1)) if isinstance(other, Param) else None
     if ids is None or chan.dims != (k,):
-        ctx.freeze(chan.with_shape(frame), f"{node.name}: contracted with a tensor not followed")
+        ctx.freeze(chan, f"{node.name}: contracted with a tensor not followed")
         return True
     ctx.bind(ids, chan.ids, "in")  # x @ W: W's rows are the input channels
     return True
@@ -127,9 +129,9 @@ def attention(ctx: Context, node: fx.Node) -> Value:
     q, k, v = (ctx.value(a) for a in node.args[:3])
     out = ctx.shape(node)
     nd = len(out)
-    fq = _in_frame(q, ctx.shape(node.args[0]), nd, (nd - 2, nd))
-    fk = _in_frame(k, ctx.shape(node.args[1]), nd, (nd - 1, nd))  # k^T: (.., k, m)
     frame = (*out[:-1], ctx.shape(node.args[1])[-2], ctx.shape(node.args[0])[-1])
+    fq = _in_frame(q, ctx.shape(node.args[0]), frame, (nd - 2, nd))
+    fk = _in_frame(k, ctx.shape(node.args[1]), frame, (nd - 1, nd))  # k^T: (.., k, m)
     if not _contract(ctx, node, q, k, fq, fk, frame):
         return _give_up(ctx, node, "attention over channels not followed")
     for f in (fq, fk):
@@ -137,7 +139,7 @@ def attention(ctx: Context, node: fx.Node) -> Value:
                                  for d in f.dims if d != nd):
             return _give_up(ctx, node, "query or key channels outside the head dim")
     if ctx.arg(node, 6, "scale") is None and fq is not None and nd in fq.dims:
-        head_dim = size_of(fq.with_shape(frame), nd).ids  # default scale: 1/sqrt(head dim)
+        head_dim = size_of(fq, nd).ids  # default scale: 1/sqrt(head dim)
         ctx.const(node, ("scale",), head_dim, pin=frame[nd] ** -0.5)
     if not isinstance(v, Chan):
         return None

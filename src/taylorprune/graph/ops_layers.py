@@ -61,6 +61,33 @@ def conv(ctx: Context, node: fx.Node) -> Value:
     return out
 
 
+@register_module(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def conv_transpose(ctx: Context, node: fx.Node) -> Value:
+    """A transposed conv's weight is (in, out / groups, *kernel): input channels are rows,
+    output channels columns; grouped, whole groups go as for a conv."""
+    m: nn.ConvTranspose2d = ctx.module(node)  # type: ignore[assignment]
+    name, x = str(node.target), ctx.value(node.args[0])
+    out_shape = ctx.shape(node)
+    dim = len(out_shape) - m.weight.dim() + 1  # 1 for (N, C, H, W), 0 unbatched
+    out = ctx.fresh(out_shape, dim)
+    ids_in = channel_ids(ctx, node, x, dim)
+    if ids_in is None and m.groups > 1:
+        ctx.freeze(out, f"{node.name}: grouped conv whose input channels are frozen")
+    elif ids_in is not None:
+        ctx.member(_qual(name, "weight"), 0, ids_in, "in")
+        ctx.count(name, "in_channels", ids_in)
+        if m.groups > 1:
+            group_blocks(ctx, ids_in, out.ids, m.groups)
+            ctx.count(name, "groups", out.ids[:: len(out.ids) // m.groups])
+    if m.groups == 1:
+        ctx.member(_qual(name, "weight"), 1, out.ids, "out")
+    if m.bias is not None:
+        ctx.member(_qual(name, "bias"), 0, out.ids, "out")
+    ctx.count(name, "out_channels", out.ids)
+    ctx.point(node, "conv", out)
+    return out
+
+
 def group_blocks(ctx: Context, ids_in: np.ndarray, ids_out: np.ndarray, groups: int) -> None:
     """Input block j and output block j of a grouped conv become one channel."""
     blocks_in = ids_in.reshape(groups, -1)  # (groups, in per group)

@@ -85,6 +85,12 @@ _UNARY_FUNCTIONS = (
     operator.neg,
     operator.pos,
     torch.clone,
+    torch.zeros_like,  # shaped like their input at run time: they follow its channels
+    torch.ones_like,
+    torch.empty_like,
+    torch.full_like,
+    torch.rand_like,
+    torch.randn_like,
     # Named, not imported: importing torchvision costs about 2 s of start-up.
     "torchvision.ops.stochastic_depth.stochastic_depth",  # scales whole samples: (N, 1, 1, 1) noise
 )
@@ -116,6 +122,8 @@ _UNARY_METHODS = (
     "to",
     "type_as",
     "requires_grad_",
+    "zero_",
+    "fill_",
 )
 
 
@@ -213,6 +221,9 @@ _BINARY_FUNCTIONS = (
     torch.minimum,
     torch.where,
     torch.pow,
+    torch.addcmul,
+    torch.addcdiv,
+    torch.lerp,
 )
 _BINARY_METHODS = (
     "add",
@@ -226,6 +237,10 @@ _BINARY_METHODS = (
     "maximum",
     "minimum",
     "pow",
+    "addcmul",
+    "addcmul_",
+    "addcdiv",
+    "lerp",
 )
 
 
@@ -331,7 +346,8 @@ _REDUCE_METHODS = (
 @register_method(*_REDUCE_METHODS)
 def reduce(ctx: Context, node: fx.Node) -> Value:
     """Reducing other dims keeps the channels; reducing the channel axis mixes channels,
-    so removal stays valid but is not exact."""
+    so removal stays valid but is not exact (unless one channel spans that dim, as the
+    groups of a (N, groups, C/groups) view do)."""
     x = ctx.value(node.args[0])
     if not isinstance(x, Chan):
         return None
@@ -340,28 +356,47 @@ def reduce(ctx: Context, node: fx.Node) -> Value:
         return elementwise(ctx, node)  # torch.max(a, b) is element-wise
     nd = len(x.shape)
     reduced = set(range(nd)) if dim is None else {d % nd for d in np.atleast_1d(dim).tolist()}
-    if reduced & set(x.dims):
+    over = sorted(reduced & set(x.dims))
+    if over and not all(ctx.uniform_along(x, d) for d in over):
         ctx.mark_inexact(x, f"{node.name}: reduction over the channel axis")
         return None
+    ids, left = x.ids, [d for d in x.dims if d not in reduced]
+    for d in reversed(over):  # one channel along it: keep index 0
+        ids = np.take(ids, 0, axis=x.dims.index(d))
+    if not left:
+        return None
     keep = bool(ctx.arg(node, 2, "keepdim", False))
-    dims = tuple(d if keep else d - sum(r < d for r in reduced) for d in x.dims)
+    dims = tuple(d if keep else d - sum(r < d for r in reduced) for d in left)
+    x = Chan(x.shape, x.dims, ids)
     meta = node.meta.get("tensor_meta")
     if isinstance(meta, (tuple, list)) and not hasattr(meta, "shape"):  # (values, indices)
         return tuple(Chan(tuple(m.shape), dims, x.ids) for m in meta)
     return Chan(ctx.shape(node), dims, x.ids)
 
 
-@register_function(F.softmax, F.log_softmax, torch.softmax, torch.log_softmax)
+@register_function(F.softmax, F.log_softmax, torch.softmax, torch.log_softmax, F.normalize)
 @register_method("softmax", "log_softmax")
 def softmax(ctx: Context, node: fx.Node) -> Value:
+    """Normalising along a dim: over the channel axis each output depends on all channels."""
     x = ctx.value(node.args[0])
-    dim = ctx.arg(node, 1, "dim")
-    if isinstance(x, Chan) and isinstance(dim, int) and dim % len(x.shape) in x.dims:
-        ctx.mark_inexact(x, f"{node.name}: softmax over the channel axis")
+    at = 2 if node.target is F.normalize else 1  # normalize(x, p, dim)
+    dim = ctx.arg(node, at, "dim", 1 if node.target is F.normalize else None)
+    if isinstance(x, Chan) and (not isinstance(dim, int) or dim % len(x.shape) in x.dims):
+        if not (isinstance(dim, int) and ctx.uniform_along(x, dim % len(x.shape))):
+            ctx.mark_inexact(x, f"{node.name}: normalises over the channel axis")
     return x
 
 
 # --- non-tensor queries ---------------------------------------------------------------
+
+
+@register_function(torch.zeros, torch.ones, torch.empty, torch.full, torch.arange, torch.tensor)
+@register_method("new_zeros", "new_ones", "new_empty", "new_full", "new_tensor")
+def created(ctx: Context, node: fx.Node) -> Value:
+    """A tensor made in the forward has the size it was given, which no plan changes."""
+    name = getattr(node.target, "__name__", node.target)
+    return ctx.fresh_frozen(ctx.shape(node), f"{node.name}: a tensor made by {name} in the forward "
+                            "keeps its size")
 
 
 @register_function(getattr, len)

@@ -16,6 +16,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from .concrete import ShapeInt
 from .context import Context, Value
 from .registry import register_function, register_method, register_module
 from .values import Chan, Param, Size, expand, simplify, size_of
@@ -58,6 +59,7 @@ def reshape(ctx: Context, node: fx.Node) -> Value:
     split stays rectangular after pruning (this maps a channel shuffle exactly)."""
     x, shape = ctx.value(node.args[0]), ctx.shape(node)
     if not isinstance(x, Chan) or shape is None:
+        _freeze_sizes(ctx, node, len(shape or ()))
         return None
     hit = [g for g in dim_groups(x.shape, shape) if set(g[0]) & set(x.dims)]
     if len(hit) != 1 or not set(x.dims) <= set(hit[0][0]) or not hit[0][1]:
@@ -77,6 +79,19 @@ def reshape(ctx: Context, node: fx.Node) -> Value:
         ctx.freeze(out, reason)
     _view_literals(ctx, node, out)
     return out
+
+
+def _freeze_sizes(ctx: Context, node: fx.Node, nd: int) -> None:
+    """A view of a tensor whose channels are not followed keeps its size in every plan, so
+    channels a size of it is read from (VOLO: ``unfold(v).reshape(B, heads, C // heads, ...)``
+    with ``C`` the input's channels) must stay."""
+    for d in range(nd):
+        found = size_arg(node, d, nd)
+        raw = found[1] if found else None
+        size = _shape_int(ctx, raw) if isinstance(raw, ShapeInt) else (
+            ctx.value(raw) if isinstance(raw, fx.Node) else None)
+        for ids in size.chans if isinstance(size, Size) else ():
+            ctx.freeze(Chan((len(ids),), (0,), ids), f"{node.name}: sizes a view of a tensor not followed")
 
 
 def _view_literals(ctx: Context, node: fx.Node, out: Chan) -> None:
@@ -108,7 +123,12 @@ def size_arg(node: fx.Node, d: int, nd: int) -> tuple[tuple[int, ...], Any] | No
 def size_literal(node: fx.Node, d: int, nd: int) -> tuple[int, ...] | None:
     """Path of the int literal (not -1) that sizes output dim ``d`` of a view, if any."""
     found = size_arg(node, d, nd)
-    return found[0] if found and isinstance(found[1], int) and found[1] != -1 else None
+    return found[0] if found and _literal(found[1]) and found[1] != -1 else None
+
+
+def _literal(value: Any) -> bool:
+    """An int written in the code, not one read from a shape (ShapeInt) or a bool."""
+    return type(value) is int
 
 
 def check_sizes(
@@ -130,9 +150,10 @@ def check_sizes(
     for d, ids in after:
         found = size_arg(node, d, nd)
         raw = found[1] if found else (node.args[1] if other is not None else None)
-        if raw is None or (isinstance(raw, int) and not isinstance(raw, bool)):
+        if raw is None or _literal(raw) or isinstance(raw, bool):
             continue
-        size = size_of(other, d) if other is not None else ctx.value(raw)
+        size = (size_of(other, d) if other is not None
+                else _shape_int(ctx, raw) if isinstance(raw, ShapeInt) else ctx.value(raw))
         if not isinstance(size, Size):
             return False
         if all(_counted_in(ctx, c, [*before, ids]) for c in size.chans):
@@ -142,6 +163,14 @@ def check_sizes(
         elif not _follow_block(ctx, size, out.ids if out is not None else ids, len(ids)):
             return False
     return True
+
+
+def _shape_int(ctx: Context, value: ShapeInt) -> Size:
+    """The Size a ShapeInt stands for: the channels of the dim it was read from."""
+    node = next((n for n in ctx.env if n.name == value.source[0]), None)
+    size = size_of(ctx.env.get(node), value.source[1]) if node is not None else Size()
+    ids = size.ids if value.steps == () else None
+    return Size(size.chans, ids, value.steps)
 
 
 def _follow_block(ctx: Context, size: Size, ids: np.ndarray, n: int) -> bool:
@@ -255,7 +284,7 @@ def _channel_slice(e: Any) -> bool:
     return (
         isinstance(e, slice)
         and e.step in (None, 1)
-        and all(b is None or isinstance(b, int) for b in (e.start, e.stop))
+        and all(b is None or _literal(b) for b in (e.start, e.stop))
     )
 
 
@@ -294,6 +323,21 @@ def cat(ctx: Context, node: fx.Node) -> Value:
             ctx.freeze(v, f"{node.name}: concatenated input without channel ids")
             parts.append(ctx.fresh_frozen(ctx.shape(t), f"{node.name}: unfollowed input").ids)
     return Chan(shape, (dim,), np.concatenate(parts))
+
+
+@register_function(torch.stack)
+def stack(ctx: Context, node: fx.Node) -> Value:
+    """Stacking adds a dim without channels: the inputs' channels are joined, as for a
+    concatenation along a dim without channels (selective-kernel branches)."""
+    shape = ctx.shape(node)
+    tensors = ctx.arg(node, 0, "tensors")
+    values = [ctx.value(t) for t in tensors]
+    chans = [v for v in values if isinstance(v, Chan)]
+    if not chans:
+        return None
+    dim = _dim(ctx.arg(node, 1, "dim", 0), len(shape))
+    joined = _cat_along_other(ctx, node, tensors, values, chans, chans[0].shape)
+    return Chan(shape, tuple(d + (d >= dim) for d in joined.dims), joined.ids)
 
 
 def _cat_along_other(ctx: Context, node: fx.Node, tensors, values, chans, shape) -> Value:
@@ -338,7 +382,9 @@ def unbind(ctx: Context, node: fx.Node) -> Value:
 @register_method("chunk", "split")
 def split(ctx: Context, node: fx.Node) -> Value:
     """Explicit sections are rewritten; equal pieces (a count or a size) tie position i of
-    every piece together so the pieces stay equal after pruning (ShuffleNet's chunk)."""
+    every piece together so the pieces stay equal after pruning (ShuffleNet's chunk). The
+    axis split may be one dim of several channel dims if the others cannot shrink (LeViT's
+    per-head q, k, v sections)."""
     x, meta = ctx.value(node.args[0]), node.meta.get("tensor_meta")
     shapes = [tuple(m.shape) for m in meta]
     if not isinstance(x, Chan):
@@ -346,26 +392,30 @@ def split(ctx: Context, node: fx.Node) -> Value:
     dim = _dim(ctx.arg(node, 2, "dim", 0), len(x.shape))
     if dim not in x.dims:
         return tuple(x.with_shape(s) for s in shapes)
-    if x.dim is None:
-        ctx.freeze(x, f"{node.name}: splits a split channel axis")
-        return tuple(ctx.fresh_frozen(s, f"{node.name}: unfollowed split") for s in shapes)
-    sizes = [s[dim] for s in shapes]
-    pieces = np.split(x.ids, np.cumsum(sizes)[:-1])
     sections = node.args[1] if len(node.args) > 1 else _first_kwarg(node, _SECTION_KEYS)
-    if isinstance(sections, (tuple, list)):
-        for k, piece in enumerate(pieces):
-            if isinstance(sections[k], int):
-                ctx.const(node, (1, k), piece)
+    listed = isinstance(sections, (tuple, list))
+    if any(not ctx.fixed_extent(x, d) for d in x.dims if d != dim) or (
+        listed and not all(type(n) is int for n in sections)
+    ):
+        ctx.freeze(x, f"{node.name}: split not followed")
+        return tuple(ctx.fresh_frozen(s, f"{node.name}: unfollowed split") for s in shapes)
+    at = x.dims.index(dim)
+    sizes = [s[dim] for s in shapes]
+    pieces = np.split(x.ids, np.cumsum(sizes)[:-1], axis=at)
+    columns = [size_of(Chan(s, x.dims, p), dim).ids for s, p in zip(shapes, pieces, strict=True)]
+    if listed:
+        for k, piece in enumerate(columns):
+            ctx.const(node, (1, k), piece)
     elif len(set(sizes)) == 1:
         for piece in pieces[1:]:
             ctx.uf.union_arrays(pieces[0], piece)
         if str(getattr(node.target, "__name__", node.target)) == "split" and isinstance(
             sections, int
         ):
-            ctx.const(node, (1,), pieces[0])
+            ctx.const(node, (1,), columns[0])
     else:
         ctx.freeze(x, f"{node.name}: split into unequal pieces by a size")
-    return tuple(Chan(s, (dim,), p) for s, p in zip(shapes, pieces, strict=True))
+    return tuple(Chan(s, x.dims, p) for s, p in zip(shapes, pieces, strict=True))
 
 
 _SECTION_KEYS = ("split_size_or_sections", "split_size", "chunks")
@@ -397,7 +447,7 @@ def pad(ctx: Context, node: fx.Node) -> Value:
     if (
         x.dim is None
         or mode != "constant"
-        or not all(isinstance(w, int) and w >= 0 for w in (left, right))
+        or not all(_literal(w) and w >= 0 for w in (left, right))
     ):
         ctx.freeze(x, f"{node.name}: pads the channel axis in a way not followed")
         return ctx.fresh_frozen(shape, f"{node.name}: output of an unfollowed pad")

@@ -8,7 +8,9 @@ Supporting a new op is one handler plus one decorator line::
 A handler takes the pass context and the fx node and returns the node's value
 (a Chan, a Param, None, or a tuple of those). Ops found in no table freeze every
 channel they touch (see ``tracing.unknown_op``). Ops whose tensor inputs are all
-parameter-derived (a weight being standardised) are looked up in the ``PARAM_*`` tables.
+parameter-derived (a weight being standardised) are looked up in the ``PARAM_*`` tables
+first; a general handler that does not follow a parameter returns None for it, and
+tracing then freezes that parameter.
 
 A *fast path* names a module class outside torch (by its qualified name, so the library
 that defines it need not be imported) whose forward is known to compute like a torch
@@ -138,12 +140,16 @@ def module_handler(module: nn.Module) -> Handler | None:
 def lookup(ctx: Context, node: fx.Node, params_only: bool = False) -> Handler | None:
     if node.op == "call_module":
         return module_handler(ctx.module(node))
-    functions, methods = (PARAM_FUNCTIONS, PARAM_METHODS) if params_only else (FUNCTIONS, METHODS)
-    if node.op == "call_function":
-        try:
-            return functions.get(node.target) or functions.get(qualified_name(node.target))
-        except TypeError:  # unhashable target
-            return None
-    if node.op == "call_method":
-        return methods.get(str(node.target))
+    tables = [(PARAM_FUNCTIONS, PARAM_METHODS)] if params_only else []
+    for functions, methods in [*tables, (FUNCTIONS, METHODS)]:  # then the general handlers
+        found = None
+        if node.op == "call_function":
+            try:
+                found = functions.get(node.target) or functions.get(qualified_name(node.target))
+            except TypeError:  # unhashable target
+                return None
+        elif node.op == "call_method":
+            found = methods.get(str(node.target))
+        if found is not None:
+            return found
     return None

@@ -2,7 +2,8 @@
 that live in a module's forward code.
 
 Such a literal cannot be changed in Python source, so the smallest module whose forward
-holds it is re-traced on its own, the literal is edited in that graph, and the module is
+holds it (or its nearest parent, where that module traces differently on its own) is
+re-traced on its own, the literal is edited in that graph, and the module is
 replaced by the resulting fx.GraphModule under the same name (its submodules, and so the
 state-dict keys, stay the same). Everything else in the pruned network stays the user's
 own classes.
@@ -48,13 +49,29 @@ def rewrite_constants(model: nn.Module, cg: ChannelGraph, removed: np.ndarray) -
         new = c.sign * kept if c.pin is None else (c.pin if kept < len(c.ids) else None)
         if new is not None and read_literal(nodes[c.node], c.path) != new:
             changes[c.node].append((c.path, new))
-    scopes = {name: scope_of(nodes[name]) for name in changes}
+    traced: dict[str, tuple[fx.Graph, dict[str, fx.Node]] | None] = {}
+    scopes = {name: _traceable(model, cg, scope_of(nodes[name]), traced) for name in changes}
     for scope in _outermost(set(scopes.values())):
         mine = {n: ch for n, ch in changes.items() if _within(scopes[n], scope)}
-        model = _regraph(model, cg, scope, mine)
+        model = _regraph(model, scope, traced[scope], mine)
     return model
 
 
+def _traceable(model: nn.Module, cg: ChannelGraph, scope: str, traced: dict) -> str:
+    """The smallest module holding ``scope`` that traces on its own as it does inside the
+    network: a module called more than once, or one whose forward unpacks an argument the
+    caller built from proxies (``H, W = feat_size``), is rewritten within its parent."""
+    while True:
+        if scope not in traced:
+            traced[scope] = _twin(model, cg, scope)
+        if traced[scope] is not None:
+            return scope
+        if not scope:
+            raise InputError(
+                "cannot rewrite channel counts in the model (it traces differently on its "
+                "own); freeze those groups by leaving them out of the plan"
+            )
+        scope = scope.rpartition(".")[0]
 def scope_of(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     return list(stack.values())[-1][0] if stack else ""
@@ -81,22 +98,33 @@ def _same(big: fx.Node, small: fx.Node, scope: str) -> bool:
     return big.target == small.target
 
 
-def _regraph(model: nn.Module, cg: ChannelGraph, scope: str, changes: dict) -> nn.Module:
+def _twin(model: nn.Module, cg: ChannelGraph, scope: str) -> tuple[fx.Graph, dict] | None:
+    """The module at ``scope`` traced on its own, and its node for each node of the
+    network's graph inside it; None where the two traces differ."""
     sub = model.get_submodule(scope) if scope else model
     body = ("placeholder", "output")
-    big = [n for n in cg.gm.graph.nodes if n.op not in body and _in_scope(n, scope)]
-    with eval_mode(sub):
-        graph = LeafTracer(cg.opaque, prefix=scope).trace(sub)
-    small = [n for n in graph.nodes if n.op not in body]
+    # Modules traced with example values stay whole here (they run their own code).
+    big = [n for n in cg.gm.graph.nodes if n.op not in body and _in_scope(n, scope)
+           and not any(_in_scope(n, v) for v in cg.valued)]
+    try:
+        with eval_mode(sub):
+            graph = LeafTracer(cg.opaque | cg.valued, prefix=scope).trace(sub)
+    except Exception:  # a forward that does not trace on its own proxies: try the parent
+        return None
+    full = {n: f"{scope}.{n.target}" if scope else str(n.target) for n in graph.nodes}
+    small = [n for n in graph.nodes if n.op not in body
+             and not (n.op == "call_module" and full[n] in cg.valued)]
     if len(big) != len(small) or not all(
         _same(b, s, scope) for b, s in zip(big, small, strict=True)
     ):
-        raise InputError(
-            f"cannot rewrite channel counts inside {scope or 'the model'} "
-            "(it is called more than once or traces differently on its own); "
-            "freeze its groups by leaving them out of the plan"
-        )
-    twin = {b.name: s for b, s in zip(big, small, strict=True)}
+        return None
+    return graph, {b.name: s for b, s in zip(big, small, strict=True)}
+
+
+def _regraph(model: nn.Module, scope: str, traced: tuple[fx.Graph, dict], changes: dict) -> nn.Module:
+    """Edit the literals in the module's own graph and put it in the module's place."""
+    sub = model.get_submodule(scope) if scope else model
+    graph, twin = traced
     for name, edits in changes.items():
         node = twin[name]
         for path, value in edits:

@@ -19,6 +19,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import InputError, first_line
 from . import (  # noqa: F401  (fill the handler tables)
+    concrete,
     ops_attention,
     ops_fast,
     ops_functional,
@@ -43,9 +44,39 @@ class LeafTracer(fx.Tracer):
     set of full names works when a submodule is traced on its own.
     """
 
-    def __init__(self, leaves: frozenset[str] = frozenset(), prefix: str = "") -> None:
+    def __init__(
+        self,
+        leaves: frozenset[str] = frozenset(),
+        prefix: str = "",
+        examples: dict[str, tuple] | None = None,
+    ) -> None:
         super().__init__()
         self.leaves, self.prefix = leaves, prefix
+        self.examples = examples or {}  # module -> (args, kwargs): traced with values
+        self.names: dict[int, str] = {}  # id of a parameter/buffer of the root -> its name
+        self.depth = 0  # > 0 inside a module traced with values
+        self.evaluating = False  # computing an example value: module calls run plainly
+        self.compared: list[tuple[str, int]] = []  # shape entries its forward branched on
+
+    def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
+        if isinstance(root, nn.Module):
+            tensors = [*root.named_buffers(), *root.named_parameters()]
+            self.names = {id(t): n for n, t in reversed(tensors)}  # first name wins
+        return super().trace(root, concrete_args)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
+        """fx's lookup, by a table instead of a scan of every parameter per access (which
+        made tracing quadratic in the number of layers that read their own weights)."""
+        if self.evaluating:
+            return attr_val
+        name = self.names.get(id(attr_val)) if isinstance(attr_val, torch.Tensor) else None
+        if name is None or not (
+            isinstance(attr_val, nn.Parameter) or self.proxy_buffer_attributes
+        ):
+            return attr_val
+        if name not in parameter_proxy_cache:
+            parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+        return parameter_proxy_cache[name]
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         """fx's leaves (torch.nn layers), untraceable modules, and any module a handler
@@ -56,12 +87,39 @@ class LeafTracer(fx.Tracer):
         return not isinstance(m, nn.Sequential) and module_handler(m) is not None
 
     def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        if self.evaluating:
+            return forward(*args, **kwargs)
+        name = self.path_of_module(m)
         try:
+            if name in self.examples and self.depth == 0:
+                return self._call_with_values(m, name, forward, args, kwargs)
             return super().call_module(m, forward, args, kwargs)
         except Exception as err:  # tag the innermost module that failed to trace
             if not hasattr(err, "taylorprune_module"):
-                err.taylorprune_module = self.path_of_module(m)  # type: ignore[attr-defined]
+                err.taylorprune_module = name  # type: ignore[attr-defined]
             raise
+
+    def _call_with_values(self, m: nn.Module, name: str, forward: Any, args: Any, kwargs: Any) -> Any:
+        example_args, example_kwargs = self.examples[name]
+        args = concrete.with_values(self, args, example_args)
+        kwargs = concrete.with_values(self, kwargs, example_kwargs)
+        self.depth += 1
+        concrete.ShapeInt.compared = self.compared
+        try:
+            return concrete.plain(self, super().call_module(m, forward, args, kwargs))
+        finally:
+            self.depth -= 1
+            concrete.ShapeInt.compared = None
+
+    def create_proxy(self, kind: str, target: Any, args: Any, kwargs: Any, *rest: Any, **kw: Any) -> Any:
+        proxy = super().create_proxy(kind, target, args, kwargs, *rest, **kw)
+        if self.depth == 0 or kind == "placeholder":
+            return proxy
+        try:
+            value = concrete.evaluate(self, kind, target, args, kwargs)
+        except concrete.NoValue:
+            return proxy
+        return concrete.ConcreteProxy(proxy.node, self, value)
 
 
 def trace_channels(model: nn.Module, example_inputs: Any) -> ChannelGraph:
@@ -75,21 +133,29 @@ def trace_channels(model: nn.Module, example_inputs: Any) -> ChannelGraph:
         tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     )
     with eval_mode(model):
-        gm, leaves = trace(model)
+        gm, leaves, tracer = trace(model, inputs)
         propagate_shapes(gm, inputs)
     ctx = propagate(gm, leaves, model)
-    return build_graph(ctx, model, leaves)
+    valued = frozenset(tracer.examples)
+    ctx.specialised(valued, tracer.compared)
+    return build_graph(ctx, model, leaves, valued)
 
 
-def trace(model: nn.Module) -> tuple[fx.GraphModule, frozenset[str]]:
-    """fx graph of ``model``; untraceable submodules become leaves (listed in the result)."""
+def trace(model: nn.Module, inputs: tuple) -> tuple[fx.GraphModule, frozenset[str], LeafTracer]:
+    """fx graph of ``model``. A submodule fx cannot trace is traced again with its example
+    values (see concrete.py); if that fails too it becomes a leaf (listed in the result)."""
     leaves: frozenset[str] = frozenset()
+    examples: dict[str, tuple] = {}
     for _ in range(_MAX_OPAQUE):
-        tracer = LeafTracer(leaves)
+        tracer = LeafTracer(leaves, examples=examples)
         try:
             graph = tracer.trace(model)
         except Exception as err:
             failed = getattr(err, "taylorprune_module", "")
+            if failed and failed not in leaves and failed not in examples:
+                examples = concrete.record_inputs(model, inputs, frozenset({*examples, failed}))
+                if failed in examples:  # called at all for this input
+                    continue
             if not failed or failed in leaves:
                 first = first_line(err)
                 where = f"module {failed!r}" if failed else f"{type(model).__name__}.forward"
@@ -98,8 +164,9 @@ def trace(model: nn.Module) -> tuple[fx.GraphModule, frozenset[str]]:
                     "rewrite its forward without data-dependent control flow"
                 ) from None
             leaves = leaves | {failed}
+            examples.pop(failed, None)
             continue
-        return fx.GraphModule(model, graph, class_name=type(model).__name__), leaves
+        return fx.GraphModule(model, graph, class_name=type(model).__name__), leaves, tracer
     raise InputError(f"more than {_MAX_OPAQUE} submodules of {type(model).__name__} fail to trace")
 
 

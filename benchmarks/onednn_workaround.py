@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import torch
+from provenance import provenance
 
 RESULTS = Path(__file__).parent / "results" / "onednn_workaround.json"
 ISAS = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
@@ -52,6 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=12, help="A/B pairs per network and ISA (default 12)")
     parser.add_argument("--steps", type=int, default=2, help="mini-batches per timed call (default 2)")
+    parser.add_argument("--worker-timeout", type=float, default=600,
+                        help="seconds before a worker counts as hung (default 600): without the workaround "
+                             "the faulty AVX2 kernel can corrupt the heap and spin")
     parser.add_argument("--worker", nargs=3, metavar=("ISA", "PART", "FRACTION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -60,9 +64,7 @@ def main() -> None:
         return
     from taylorprune.benchmark.machine import describe_machine
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"command": "python benchmarks/onednn_workaround.py " + " ".join(sys.argv[1:]),
-              "git_commit": commit, "pairs": args.pairs, "steps": args.steps, "batch": BATCH,
+    result = {"provenance": provenance(seed=0), "pairs": args.pairs, "steps": args.steps, "batch": BATCH,
               "machine": {**describe_machine(), "cpu_flags": _cpu_flags()},
               "note": "machine shared with other jobs: A/B interleaved in one process per ISA, part and "
                       "network; read the paired ratios and their spread, not absolute images/s",
@@ -73,14 +75,23 @@ def main() -> None:
                 # One process each: the faulty kernel ("without") can corrupt its process's heap.
                 command = [sys.executable, __file__, "--worker", isa, part, str(fraction),
                            "--pairs", str(args.pairs), "--steps", str(args.steps)]
-                proc = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
-                row = json.loads(proc.stdout.splitlines()[-1]) if proc.returncode == 0 else {
-                    "error": f"worker exited with {proc.returncode}", "stderr": proc.stderr[-2000:]}
+                row = _run_worker(command, {**os.environ, **env}, args.worker_timeout)
                 result["isas"].setdefault(isa, {}).setdefault(part, {})[f"{round(fraction * 100)}% removed"] = row
                 print(isa, part, fraction, json.dumps(row), flush=True)
                 result["machine"]["load_average_end"] = describe_machine()["load_average"]
                 RESULTS.write_text(json.dumps(result, indent=1) + "\n")  # kept current: a long run may be cut
 
+
+
+def _run_worker(command: list[str], env: dict[str, str], timeout: float) -> dict:
+    """One worker's JSON row, or why there is none (exit status, or hung past ``timeout``)."""
+    try:
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"worker hung: killed after {timeout:.0f} s"}
+    if proc.returncode:
+        return {"error": f"worker exited with {proc.returncode}", "stderr": proc.stderr[-2000:]}
+    return json.loads(proc.stdout.splitlines()[-1])
 
 def _network(fraction: float, pairs: int, steps: int) -> dict:
     """In this process (its ISA fixed by the environment): images/s with and without the workaround."""

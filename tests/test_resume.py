@@ -56,7 +56,15 @@ def _same_weights(a, b):
 def _start(argv):
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     return subprocess.Popen([sys.executable, "-m", "taylorprune", *argv], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_like_a_terminal_job)
+
+
+def _like_a_terminal_job():
+    """Ctrl-C reaches a process in the terminal's foreground with SIGINT at its default. A shell
+    starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt
+    handler: a test suite started that way (a CI runner may) would see its SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(path, proc, timeout=120.0, ready=lambda path: True):

@@ -65,7 +65,7 @@ def main() -> None:
     from taylorprune.benchmark.machine import describe_machine
 
     result = {"provenance": provenance(seed=0), "pairs": args.pairs, "steps": args.steps, "batch": BATCH,
-              "machine": {**describe_machine(), "cpu_flags": _cpu_flags()},
+              "cpu_flags": _cpu_flags(),  # the provenance block describes the rest of the machine
               "note": "machine shared with other jobs: A/B interleaved in one process per ISA, part and "
                       "network; read the paired ratios and their spread, not absolute images/s",
               "isas": {}}
@@ -78,7 +78,7 @@ def main() -> None:
                 row = _run_worker(command, {**os.environ, **env}, args.worker_timeout)
                 result["isas"].setdefault(isa, {}).setdefault(part, {})[f"{round(fraction * 100)}% removed"] = row
                 print(isa, part, fraction, json.dumps(row), flush=True)
-                result["machine"]["load_average_end"] = describe_machine()["load_average"]
+                result["load_average_end"] = describe_machine()["load_average"]
                 RESULTS.write_text(json.dumps(result, indent=1) + "\n")  # kept current: a long run may be cut
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import re
 import statistics
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from taylorprune.benchmark.machine import describe_machine
 from taylorprune.data import ImageData
 from taylorprune.importance import IMPORTANCE, ChannelScores
 from taylorprune.models import load_model
-from taylorprune.prune.candidates import candidates_from_graph, channel_costs, score_points
+from taylorprune.prune.candidates import candidates_from_graph, score_points
 from taylorprune.prune.select import select_channels
 from taylorprune.train import Distillation, TrainingOptions, evaluate, train_network
 from taylorprune.train.batches import iterate_batches
@@ -51,7 +52,8 @@ def smaller(base: nn.Module, multiple: int, share: float = 0.6) -> nn.Module:
     cg = graph.trace_channels(base, (X,))
     g = torch.Generator().manual_seed(1)
     scores = {grp.id: ChannelScores(torch.rand(grp.size, generator=g), torch.zeros(grp.size), 1) for grp in cg.prunable}
-    candidates = candidates_from_graph(cg, scores, channel_costs(cg, "learnables"))
+    learnables = {grp.id: torch.tensor(grp.params_per_channel, dtype=torch.float64) for grp in cg.prunable}
+    candidates = candidates_from_graph(cg, scores, learnables)
     total = sum(p.numel() for p in base.parameters())
     plan, _ = select_channels(candidates, int(share * total), multiple)
     return graph.prune(base, (X,), plan)
@@ -106,6 +108,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", default=str(RESULTS))
+    parser.add_argument("--only", default="", help="time only the configurations matching this regular expression "
+                        "(the reference is always timed), e.g. 'distill' for the training rows with distillation")
     args = parser.parse_args()
     g = torch.Generator().manual_seed(0)
     data = ImageData(torch.randint(0, 256, (max(TRAIN_IMAGES, EVAL_IMAGES), 3, 32, 32), dtype=torch.uint8,
@@ -116,8 +120,8 @@ def main() -> None:
     nets = {"unpruned": base, "60% multiple 1": smaller(base, 1), "60% multiple 8": smaller(base, 8)}
     nets = {k: prepare_model(v, torch.device("cpu")) for k, v in nets.items()}
     teacher = prepare_model(load_model("cifarnet", pretrained=True), torch.device("cpu")).eval()
-    configs = configurations(nets, teacher)
     reference = "train unpruned fp32"
+    configs = {k: v for k, v in configurations(nets, teacher).items() if k == reference or re.search(args.only, k)}
     times: dict[str, list[float]] = {k: [] for k in configs}
     ratios: dict[str, list[float]] = {k: [] for k in configs}
     loads = []

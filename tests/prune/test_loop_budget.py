@@ -1,6 +1,7 @@
 """The loop's time budget and its confidence-bound decisions on an acceptance split."""
 
 import copy
+import itertools
 import json
 
 import pytest
@@ -17,7 +18,8 @@ from taylorprune.prune import (
     count_learnables,
     timing,
 )
-from taylorprune.prune.acceptance import wilson_bounds
+from taylorprune.prune import steps as steps_module
+from taylorprune.prune.acceptance import evidence, wilson_bounds
 from tests.prune.helpers import TRAIN, VAL, run_pruning, tiny_options
 
 
@@ -135,3 +137,56 @@ def test_a_budget_with_a_dataloader_is_refused_before_any_work(trained):
     with pytest.raises(InputError, match="time budget fine-tunes each step on a share"):
         compress_network_using_taylor_pruning(trained, loader, options=tiny_options(), validation_threshold=0.0,
                                               time_budget_s=60.0)
+
+
+def _scripted_decisions(monkeypatch, figures, baseline=None):
+    """Each step's decision figure taken from ``figures`` in turn, then the last one again (the
+    baseline keeps its own unless given): what the networks score is then a script, and the
+    loop's choices are the test's subject."""
+    real, script = steps_module.decide, itertools.chain(figures, itertools.repeat(figures[-1]))
+
+    def decide(s, net, value):
+        if not s.info.pruning_history:
+            return real(s, net, value) if baseline is None else evidence("accuracy", baseline, 100, 0.0)
+        return evidence("accuracy", next(script), 100, 0.0)
+
+    monkeypatch.setattr(steps_module, "decide", decide)
+    monkeypatch.setattr(timing, "plan", _fixed_plan)
+    monkeypatch.setattr(timing, "deadline", lambda s: None)
+
+
+def test_a_step_that_falls_short_by_less_than_it_lost_is_fine_tuned_again_not_rolled_back(trained, monkeypatch):
+    # 100: no loss, so the next step doubles; 45: 5 short of the floor of 50, 55 lost since 100
+    _scripted_decisions(monkeypatch, [100.0, 45.0, 55.0, 58.0])
+    _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0)
+    h = info.pruning_history
+    assert [r.meets_threshold for r in h[1:4]] == [True, False, True]
+    assert h[3].learnables == h[2].learnables < h[1].learnables  # the same network, trained further, accepted
+    assert len(info.plans) == 3 and info.learnables == h[-1].learnables
+
+
+def test_an_extension_that_still_falls_short_is_rolled_back_to_a_smaller_step(trained, monkeypatch):
+    _scripted_decisions(monkeypatch, [100.0, 45.0, 46.0, 58.0])  # no loss at first: the next step doubles
+    _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0)
+    h = info.pruning_history
+    assert [r.meets_threshold for r in h[1:5]] == [True, False, False, True]
+    assert h[3].learnables == h[2].learnables  # extended once, not twice
+    assert h[2].learnables < h[4].learnables < h[1].learnables  # then half the step from the best network
+
+
+def test_without_a_budget_a_failed_step_is_rolled_back_at_once(trained, monkeypatch):
+    _scripted_decisions(monkeypatch, [60.0, 45.0, 58.0])
+    _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,
+                          learnables_reduction_goal=0.4, confidence=0.0)
+    h = info.pruning_history
+    assert h[2].learnables < h[3].learnables < h[1].learnables
+
+
+def test_a_step_that_fell_short_by_most_of_what_it_lost_is_rolled_back_at_once(trained, monkeypatch):
+    _scripted_decisions(monkeypatch, [100.0, 50.0, 90.0], baseline=100.0)  # 30 short of 80 after losing 50
+    _, info = run_pruning(trained, validation_threshold=80.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0)
+    h = info.pruning_history
+    assert h[2].learnables < h[3].learnables < h[1].learnables

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -140,3 +142,46 @@ def test_the_progress_bar_shows_a_true_rate(monkeypatch):
     assert info.training_seconds >= 4  # two timed intervals per epoch (at 25 steps, at its end)
     assert info.images_per_second == pytest.approx(images / info.training_seconds)
     assert rates[-1] == round(info.images_per_second)
+
+
+def _one_second_per_mini_batch(monkeypatch) -> list[float]:
+    """A clock that moves one second per training mini-batch and never otherwise, so what training
+    does at a deadline is exact on any machine."""
+    from taylorprune.train import loop
+
+    now = [1000.0]
+    update = loop._Run._update
+
+    def timed_update(self, x, y):
+        result = update(self, x, y)
+        now[0] += 1.0
+        return result
+
+    monkeypatch.setattr(loop._Run, "_update", timed_update)
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: now[0])
+    return now
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "piecewise"])
+def test_a_deadline_stops_training_at_once_with_the_schedule_run_to_its_end(monkeypatch, schedule):
+    """Planned: 4 epochs of 6 mini-batches; the deadline comes after 10. Training stops at the first
+    iteration past it, and the learning rate, which follows the clock as well as the iterations,
+    has reached the end of its schedule there instead of stopping at a high rate part-way."""
+    now = _one_second_per_mini_batch(monkeypatch)
+    opts = TrainingOptions(max_epochs=4, mini_batch_size=16, initial_learn_rate=0.1, learn_rate_schedule=schedule,
+                           learn_rate_drop_period=1, learn_rate_drop_factor=0.1, verbose=False,
+                           execution_environment="cpu", augment=False)
+    _, info = train_network(tiny_net(), colour_blobs(96), options=opts, deadline=now[0] + 10.0)
+    assert info.stop_reason == "Time limit reached."
+    assert len(info.training_history) == 10
+    rates = [r.learn_rate for r in info.training_history]
+    assert rates[0] == pytest.approx(0.1) and rates == sorted(rates, reverse=True)
+    assert rates[-1] < 0.003  # cosine: 0.00245 (at 9 of 10 s); piecewise: the fourth epoch's 1e-4
+
+
+def test_without_a_deadline_the_schedule_follows_the_iterations_alone(monkeypatch):
+    _one_second_per_mini_batch(monkeypatch)
+    opts = TrainingOptions(max_epochs=2, mini_batch_size=16, initial_learn_rate=0.1, learn_rate_schedule="cosine",
+                           verbose=False, execution_environment="cpu", augment=False)
+    _, info = train_network(tiny_net(), colour_blobs(96), options=opts)
+    assert [r.learn_rate for r in info.training_history][6] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi / 2)))

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-FINAL_SHARE = 0.35  # of the time after start-up and the end's reserve, kept for the final fine-tuning
-PLANNED_STEPS = 10  # pruning steps the step time is shared over (more: finer steps, less recovery each)
+FINAL_SHARE = 0.2  # of the time after start-up and the end's reserve, kept for the final fine-tuning
+PLANNED_STEPS = 12  # pruning steps the step time is shared over (more: finer steps, less recovery each)
 MIN_STEP_SHARE = 0.25  # a step runs only if this share of a planned step's fine-tuning still fits
 MAX_INCREMENT = 0.15  # the largest step next_increment proposes, a fraction of the original cost
 SAFETY_SHARE = 0.03  # of the budget, kept free for what the clock does not see
@@ -93,9 +93,14 @@ def end_seconds(costs: Costs, sizes: Sizes, total_s: float) -> float:
     return sizes.report * costs.eval_image_s + costs.step_overhead_s + safety
 
 
+def evaluation_seconds(costs: Costs, sizes: Sizes) -> float:
+    """Evaluating a fine-tuned network on the selection and acceptance splits."""
+    return (sizes.selection + sizes.acceptance) * costs.eval_image_s
+
+
 def step_fixed_seconds(costs: Costs, sizes: Sizes) -> float:
     """A step's cost besides fine-tuning: scoring, the two evaluations, tracing and writes."""
-    return costs.score_s + (sizes.selection + sizes.acceptance) * costs.eval_image_s + costs.step_overhead_s
+    return costs.score_s + evaluation_seconds(costs, sizes) + costs.step_overhead_s
 
 
 def start_budget(total_s: float, start_s: float, costs: Costs, sizes: Sizes) -> Budget:
@@ -118,7 +123,7 @@ def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_
     free = left - end_seconds(costs, sizes, budget.total_s)  # for steps and the final fine-tuning
     per_image = costs.training()
     fixed = step_fixed_seconds(costs, sizes)
-    final_fixed = (sizes.selection + sizes.acceptance) * costs.eval_image_s
+    final_fixed = evaluation_seconds(costs, sizes)
     remaining = max(budget.steps - steps_done, 1)
     even = (free - budget.final_s) / remaining - fixed
     step_s = min(budget.step_s, even)

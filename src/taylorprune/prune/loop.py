@@ -147,6 +147,7 @@ def _search(s: Session) -> StopReason:
     increment = s.opts.learnables_reduction_increment * original
     for k, r in enumerate(history[1:], 2):  # a resumed run continues with the step size it had reached
         increment = timing.next_increment(s, increment, original, history[:k]) if r.meets_threshold else increment / 2
+    extension: steps.Step | None = None  # a failed step fine-tuned further instead of retreating
     for iteration in itertools.count(len(history)):
         removed = original - s.cost.size(s.last_accepted)
         stop = _stop_before(s, iteration, removed, goal)
@@ -156,7 +157,8 @@ def _search(s: Session) -> StopReason:
         if images == 0:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
             return StopReason.TIME
-        step = steps.resumed_step(s, iteration) or steps.prune_step(s, iteration, min(increment, goal - removed))
+        step, extension = extension or steps.resumed_step(s, iteration) or \
+            steps.prune_step(s, iteration, min(increment, goal - removed)), None
         if step is None:
             return StopReason.NOTHING_LEFT
         tuned, value, diverged = steps.fine_tune(s, iteration, step, images=images)
@@ -166,6 +168,10 @@ def _search(s: Session) -> StopReason:
         if rec.meets_threshold:
             steps.accept(s, iteration, tuned, trace, step.plan)
             increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
+            continue
+        if not step.extended and timing.worth_extending(s, history):
+            extension = steps.Step(tuned, step.plan, extended=True)
+            s.log("  fine-tuning the same network further before retreating: it fell short by less than half of what it lost")
             continue
         minimum = s.opts.min_increment
         if minimum is None or increment / 2 < minimum * original * (1 - 1e-9):

@@ -36,6 +36,7 @@ class Step(NamedTuple):
     net: nn.Module
     plan: Plan
     resume: TrainingState | None = None  # a checkpointed, part-done fine-tuning of this step
+    extended: bool = False  # a step that fell short, fine-tuned again (it is not extended twice)
 
 
 def baseline(s: Session) -> PruningRecord:

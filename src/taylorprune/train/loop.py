@@ -85,8 +85,9 @@ def train_network(
     validation with the best objective metric, not the last iteration. ``on_epoch`` gets a
     TrainingState after every epoch (to checkpoint); ``resume`` continues from one.
     ``distillation`` mixes a teacher's soft targets into the loss on every mini-batch.
-    ``deadline`` (a ``time.perf_counter()`` value) ends training at the first host sync after
-    it (at most 25 iterations late), so a time-budgeted caller is not overrun when load rises.
+    ``deadline`` (a ``time.perf_counter()`` value) ends training at the first iteration after
+    it, so a time-budgeted caller is not overrun when load rises; the learning rate schedule
+    then also follows the clock, so it has annealed by the deadline however slow training is.
     """
     opts = options or TrainingOptions()
     if opts.output_network == "best-validation" and opts.validation_data is None:
@@ -138,9 +139,10 @@ class _Run:
         self.iteration = 0
         self.train_seconds = 0.0
         self.deadline: float | None = None  # perf_counter() value at which training stops
+        self.started = 0.0  # perf_counter() value at which fit() began
 
     def fit(self, on_epoch: EpochCallback | None, resume: TrainingState | None) -> TrainingInfo:
-        start = time.perf_counter()
+        start = self.started = time.perf_counter()
         total = self.opts.max_epochs * self.per_epoch
         bar = tqdm(total=total, disable=not self.verbose, delay=2.0, unit="it", leave=False)
         order = torch.randperm(len(self.data), generator=self.generator)
@@ -214,20 +216,21 @@ class _Run:
                                     generator=self.generator, drop_last=True, shard=True)
         for step, (x, y) in enumerate(batches):
             self.iteration += 1
-            lr = learn_rate_at(self.opts, epoch + step / self.per_epoch)
+            lr = learn_rate_at(self.opts, max(epoch + step / self.per_epoch, self._clock_epoch()))
             self._set_learn_rate(lr)
             loss, hits = self.step(x, y)
             n = self.batch if self.data.controls_order else len(y) * distributed.world_size()
             pending.append((self.iteration, epoch + (step + 1) / self.per_epoch, lr, n, loss, hits))
             bar.update(1)
             validate = self.val is not None and self.iteration % self.opts.validation_frequency == 0
-            if validate or len(pending) == _FLUSH_EVERY:
+            late = self._past_deadline()  # a clock read, no device sync: checked on every iteration
+            if validate or late or len(pending) == _FLUSH_EVERY:
                 ok = self._flush(pending)  # waits for the device: the time below is real
                 tick = self._clock(tick, bar)
                 if not ok:
                     return False
                 pending = []
-                if self._past_deadline():
+                if late:
                     return True
             if validate:
                 self._validate()
@@ -238,6 +241,17 @@ class _Run:
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def _clock_epoch(self) -> float:
+        """Where the schedule would be if training were to end exactly at the deadline (0 without one).
+
+        The learning rate follows the further of this and the iteration count, so training that
+        runs slower than planned has still annealed when the deadline cuts it, instead of
+        stopping at a high rate part-way through its schedule.
+        """
+        if self.deadline is None or self.deadline <= self.started:
+            return 0.0
+        return self.opts.max_epochs * (time.perf_counter() - self.started) / (self.deadline - self.started)
 
     def _clock(self, tick: float, bar) -> float:
         """Add the training time since ``tick`` (the device has finished it) and show the rate."""

@@ -3,10 +3,10 @@
 A run with ``time_budget_s`` must end, start-up to report, within that many seconds on
 whatever device it runs. The planner splits the time after start-up into three parts:
 
-1. **The end**: what the caller evaluates after the run (the test set, the latency table) and
-   the report files, estimated from the measured seconds per evaluated image, plus a safety margin (``SAFETY_SHARE`` of the
-   budget, at least ``SAFETY_MIN_S``) for what the clock cannot see (interpreter start-up,
-   noise on a shared machine).
+1. **The end**: what the caller evaluates after the run (the test set, at the measured seconds
+   per evaluated image; its latency table, as the caller timed it) and the report files, plus
+   a safety margin (``SAFETY_SHARE`` of the budget, at least ``SAFETY_MIN_S``) for what the
+   clock cannot see (interpreter start-up, noise on a shared machine).
 2. **The final fine-tuning** of the result: ``FINAL_SHARE`` of the rest, reserved when the
    run starts; whatever the steps leave unused is added to it.
 3. **The pruning steps**: the rest, shared out over ``PLANNED_STEPS`` steps (fewer when
@@ -65,7 +65,8 @@ class Sizes:
     train: int  # training images (one epoch)
     selection: int  # picks each fine-tuning's best epoch; evaluated once per step
     acceptance: int  # decides each step; evaluated once per step
-    report: int = 0  # images the caller evaluates after the run (a test set, a latency table)
+    report: int = 0  # images the caller evaluates after the run (a test set)
+    report_s: float = 0.0  # seconds the caller spends after the run besides evaluating (a latency table, timed)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Plan:
 def end_seconds(costs: Costs, sizes: Sizes, total_s: float) -> float:
     """What the report and the safety margin need after the last fine-tuning."""
     safety = max(SAFETY_SHARE * total_s, SAFETY_MIN_S)
-    return sizes.report * costs.eval_image_s + costs.step_overhead_s + safety
+    return sizes.report * costs.eval_image_s + sizes.report_s + costs.step_overhead_s + safety
 
 
 def evaluation_seconds(costs: Costs, sizes: Sizes) -> float:

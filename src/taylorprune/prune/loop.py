@@ -56,6 +56,7 @@ def compress_network_using_taylor_pruning(
     resume_from: PruningCheckpoint | None = None,
     budget_start: float | None = None,
     report_images: int = 0,
+    report_seconds: float = 0.0,
     **fields: Any,
 ) -> tuple[nn.Module, PruningInfo]:
     """Prune ``net`` until validation can no longer be held at the threshold.
@@ -73,7 +74,8 @@ def compress_network_using_taylor_pruning(
     of it only accepts or rejects steps, by a lower confidence bound; the rest picks each
     fine-tuning's best epoch. With ``time_budget_s`` the run fits into that many seconds from
     ``budget_start`` (a ``time.perf_counter()`` value; default: now), keeping time to evaluate
-    ``report_images`` afterwards (the caller's test set and latency table; prune.budget).
+    ``report_images`` afterwards (the caller's test set) and ``report_seconds`` for anything else
+    the caller does after the run (its latency table; prune.budget).
     """
     opts = pruning_options(pruning, fields)
     train_opts = _budget_precision(options or default_fine_tuning_options(), opts)
@@ -101,7 +103,7 @@ def compress_network_using_taylor_pruning(
     # A resumed run's clock also counts the time spent before its checkpoint (a budget is for the
     # whole run); time lost between the checkpoint and the stop is repeated within what is left.
     s.clock_start = clock_start - (resume_from.info.elapsed_s if resume_from is not None else 0.0)
-    s.report_images = report_images
+    s.report_images, s.report_s = report_images, report_seconds
     return _run(s)
 
 

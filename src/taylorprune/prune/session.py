@@ -81,6 +81,7 @@ class Session:
     acceptance: DataSource | None = None
     clock_start: float = 0.0  # perf_counter() when the time budget's clock started
     report_images: int = 0  # images the caller evaluates after the run, which a time budget keeps time for
+    report_s: float = 0.0  # seconds the caller spends after the run besides those images (its latency table)
     budget: Budget | None = None  # the time budget's fixed shares, once the baseline has been timed
     costs: Costs = dataclasses.field(default_factory=lambda: Costs(eval_image_s=0.0))  # measured so far
 

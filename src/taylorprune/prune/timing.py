@@ -43,7 +43,7 @@ def checkpoint(s: Session) -> None:
 
 def sizes(s: Session) -> Sizes:
     accept = len(s.acceptance) if s.acceptance is not None else 0
-    return Sizes(len(s.data), len(s.val), accept, report=s.report_images)
+    return Sizes(len(s.data), len(s.val), accept, report=s.report_images, report_s=s.report_s)
 
 
 def plan(s: Session) -> budget.Plan:

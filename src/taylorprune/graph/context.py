@@ -13,6 +13,7 @@ import numpy as np
 import torch.fx as fx
 from torch import nn
 
+from .concrete import VALUED
 from .values import Chan, Param, UnionFind, expand
 
 Value = Any  # Chan | Param | None | tuple/list of values
@@ -261,15 +262,16 @@ class Context:
         self.calls[name] = call + 1
         self.points.append(RawPoint(name, kind, call, chan))
 
-    def specialised(self, valued: frozenset[str], compared: list[tuple[str, int]]) -> None:
+    def specialised(self, compared: list[tuple[str, int]]) -> None:
         """Limits of modules traced with example values (concrete.py): a branch on a channel
-        count, or a channel literal inside them (which no plain trace can rewrite), freezes."""
+        count, or a channel literal in their own code (which no plain trace can rewrite;
+        their submodules that trace plainly can be), freezes."""
         nodes = {n.name: n for n in self.gm.graph.nodes}
         for name, dim in compared:
             value = self.env.get(nodes[name]) if name in nodes else None
             if isinstance(value, Chan) and dim in value.dims:
                 self.freeze(value, f"{name}: a forward branches on this channel count")
-        inside = [c for c in self.consts if _within_any(self.scope(nodes[c.node]), valued)]
+        inside = [c for c in self.consts if nodes[c.node].meta.get(VALUED)]
         for c in inside:
             self.freeze(Chan((len(c.ids),), (0,), c.ids),
                         f"{c.node}: a channel count in a module traced with example shapes")
@@ -278,10 +280,6 @@ class Context:
     def functional_point(self, node: fx.Node, kind: str, chan: Chan) -> None:
         """A functional op's output, readable by hooks only if its module returns it."""
         self.pending.append(PendingPoint(node, kind, chan))
-
-
-def _within_any(scope: str, modules: frozenset[str]) -> bool:
-    return any(scope == m or scope.startswith(m + ".") for m in modules)
 
 
 def _elements(value: Value) -> list[np.ndarray]:

@@ -175,17 +175,31 @@ def _shape_int(ctx: Context, value: ShapeInt) -> Size:
 
 def _follow_block(ctx: Context, size: Size, ids: np.ndarray, n: int) -> bool:
     """Join the size's one source with the leading-index-0 block of ``ids`` as long as it;
-    True if its arithmetic then gives n' for every count n' of the sized dim."""
+    True if its arithmetic then gives n' for every count n' of the sized dim. A dim that
+    repeats each channel m times in a row (``reshape(B, C * k * k, L)`` of channel-major
+    window rows) is joined one entry per run, its count m times the source's."""
     if len(size.chans) != 1 or size.steps is None:
         return False
     source = size.chans[0]
     while ids.size > len(source) and ids.ndim > 1:
         ids = ids[0]
-    r, rest = divmod(len(source), n)
-    if ids.size != len(source) or rest or any(size.count(r * k) != k for k in range(1, n + 1)):
-        return False
-    ctx.uf.union_arrays(source, ids.ravel())
-    return True
+    for m in dict.fromkeys((1, _run(ctx, ids.ravel()))):
+        block = ids.ravel()[::m]
+        r, rest = divmod(len(source), n // m)
+        if block.size == len(source) and not rest and n % m == 0 and all(
+            size.count(r * k) == m * k for k in range(1, n // m + 1)
+        ):
+            ctx.uf.union_arrays(source, block)
+            return True
+    return False
+
+
+def _run(ctx: Context, ids: np.ndarray) -> int:
+    """m when ``ids`` is runs of m positions of one channel each, else 1."""
+    roots = np.array([ctx.uf.find(int(e)) for e in ids])
+    m = int(np.argmax(roots != roots[0])) or len(roots)
+    runs = roots.reshape(-1, m) if len(roots) % m == 0 else None
+    return m if runs is not None and (runs == runs[:, :1]).all() else 1
 
 
 def _counted_in(ctx: Context, ids: np.ndarray, candidates: list[np.ndarray]) -> bool:

@@ -25,6 +25,7 @@ from . import (  # noqa: F401  (fill the handler tables)
     ops_functional,
     ops_layers,
     ops_params,
+    ops_patches,
     ops_pointwise,
     ops_shape,
 )

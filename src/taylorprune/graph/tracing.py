@@ -27,6 +27,7 @@ from . import (  # noqa: F401  (fill the handler tables)
     ops_params,
     ops_patches,
     ops_pointwise,
+    ops_repeat,
     ops_shape,
 )
 from .context import Context, Value, chans

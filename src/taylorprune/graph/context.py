@@ -56,7 +56,9 @@ class ConstRewrite:
     removed (a value the original computed from a channel count, such as the attention
     scale 1/sqrt(head dim), kept as it was); ``path`` walks node.args (ints index
     tuples/lists, "start"/"stop" read slices); a path that starts with a string names a
-    keyword argument instead.
+    keyword argument instead. With ``reads``, the entry is not a literal but a size the
+    forward reads from other channels' shape (``C // heads``); it becomes the literal when
+    the plan removes any of ``ids`` or of ``reads``.
     """
 
     node: str
@@ -64,6 +66,7 @@ class ConstRewrite:
     ids: np.ndarray
     sign: int = 1
     pin: float | None = None
+    reads: np.ndarray | None = None  # the entry is a size computed from these channels
 
 
 def read_at(obj: Any, path: tuple[int | str, ...]) -> Any:
@@ -253,8 +256,9 @@ class Context:
         ids: np.ndarray,
         sign: int = 1,
         pin: float | None = None,
+        reads: np.ndarray | None = None,
     ) -> None:
-        self.consts.append(ConstRewrite(node.name, path, np.asarray(ids), sign, pin))
+        self.consts.append(ConstRewrite(node.name, path, np.asarray(ids), sign, pin, reads))
 
     def point(self, node: fx.Node, kind: str, chan: Chan) -> None:
         name = str(node.target)

@@ -16,7 +16,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from .concrete import ShapeInt
+from .concrete import VALUED, ShapeInt
 from .context import Context, Value
 from .registry import register_function, register_method, register_module
 from .values import Chan, Param, Size, expand, simplify, size_of
@@ -141,10 +141,13 @@ def check_sizes(
     """Sizes read from shapes where a view puts channels (``x.view(B, C // 2, 2, H, W)``
     with ``C = x.size(1)``). ``before``: the input's channels per dim; ``after``: (output
     dim, its channels); ``out``: the whole output, if a Chan. A size computed from the
-    input's own channel counts follows them. One read from other channels is made to
-    follow: they are joined one to one with an equally long block of the output's channels
-    (``C`` with the heads x head_dim of ``reshape(B, N, 3, heads, C // heads)``) when the
-    size's arithmetic then gives the right count for every plan. Otherwise: False."""
+    input's own channel counts follows them. One read from other channels (``C // heads``
+    with ``C`` the stream's, sizing q's head dim) becomes a literal that pruning rewrites
+    (regraph.py), so the two stay apart. In a module traced with values, where nothing can
+    be rewritten, the size is made to follow: its channels are joined one to one with an
+    equally long block of the output's channels (``C`` with the heads x head_dim of
+    ``reshape(B, N, 3, heads, C // heads)``) when the size's arithmetic then gives the
+    right count for every plan. Otherwise: False."""
     nd = len(ctx.shape(node))
     other = ctx.value(node.args[1]) if str(node.target) in ("view_as", "reshape_as") else None
     for d, ids in after:
@@ -157,6 +160,10 @@ def check_sizes(
         if not isinstance(size, Size):
             return False
         if all(_counted_in(ctx, c, [*before, ids]) for c in size.chans):
+            continue
+        if found is not None and isinstance(raw, fx.Node) and not node.meta.get(VALUED):
+            reads = np.concatenate(size.chans) if size.chans else np.zeros(0, np.int64)
+            ctx.const(node, found[0], ids, reads=reads)  # made the literal count (regraph.py)
             continue
         if size.ids is not None and len(size.ids) == len(ids):
             ctx.uf.union_arrays(size.ids, ids)

@@ -48,6 +48,8 @@ def rewrite_constants(model: nn.Module, cg: ChannelGraph, removed: np.ndarray) -
     for c in cg.consts:
         kept = int(cg.kept(c.ids, removed).sum())
         new = c.sign * kept if c.pin is None else (c.pin if kept < len(c.ids) else None)
+        if c.reads is not None and kept == len(c.ids) and cg.kept(c.reads, removed).all():
+            continue  # a size read from shapes that still counts right
         if new is not None and read_literal(nodes[c.node], c.path) != new:
             changes[c.node].append((c.path, new))
     traced: dict[str, tuple[fx.Graph, dict[str, fx.Node]] | None] = {}

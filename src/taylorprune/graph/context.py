@@ -112,6 +112,8 @@ class Context:
     calls: dict[str, int] = field(default_factory=dict)
     origin: dict[int, tuple[str, int]] = field(default_factory=dict)  # axis's 1st element -> member key
     pending: list[PendingPoint] = field(default_factory=list)
+    rows: dict[fx.Node, Chan] = field(default_factory=dict)  # product -> the channels of its
+    # right operand's rows, which it contracts (ops_attention: q @ (k^T v))
 
     # --- reading the graph ---------------------------------------------------------
     def module(self, node: fx.Node) -> nn.Module:

@@ -66,7 +66,8 @@ def _outer(ctx: Context, node: fx.Node, fa: Chan, fb: Chan, out: tuple[int, ...]
     nd = len(out)
     user = next(iter(node.users)) if len(node.users) == 1 else None
     shared = set(fa.dims) & set(fb.dims)
-    if (user is None or not _is_product(user) or len(user.args) < 2 or user.args[1] is not node
+    if (user is None or not _is_product(user) or len(user.args) < 2
+            or user.args[1] is not node or user.args[0] is node
             or nd - 2 not in fa.dims or nd - 1 in fa.dims or nd - 2 in fb.dims
             or not all(ctx.fixed_extent(f, d) for f in (fa, fb) for d in shared)):
         return None

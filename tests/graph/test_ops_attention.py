@@ -103,3 +103,57 @@ def test_default_attention_scale_is_kept_when_the_head_dim_shrinks():
     pruned = graph.prune(model, X, {g.id: [1]}, channel_graph=cg)
     sdpa = next(n for n in pruned.attn.graph.nodes if n.target is F.scaled_dot_product_attention)
     assert sdpa.kwargs["scale"] == 4**-0.5  # the original head dim's scale
+
+
+class FactorAttention(nn.Module):
+    """CoaT's factorised attention: softmax(k)^T v first, a (head_dim, head_dim) matrix per
+    head whose rows are k's channels and columns v's, then q times it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.q, self.k, self.v = (nn.Linear(6, 8) for _ in range(3))
+        self.proj, self.fc = nn.Linear(8, 6), nn.Linear(6, 5)
+
+    def forward(self, x):
+        x = self.stem(x).flatten(2).transpose(1, 2)  # (B, N, 6)
+        b, n, _ = x.shape
+        q, k, v = (f(x).reshape(b, n, 2, 4).transpose(1, 2) for f in (self.q, self.k, self.v))
+        factor = k.softmax(dim=2).transpose(-1, -2) @ v  # (B, 2, 4, 4)
+        y = (q @ factor).transpose(1, 2).reshape(b, n, 8)
+        return self.fc((x + self.proj(y)).mean(1))
+
+
+def test_factorised_attention_joins_q_with_k_and_passes_v():
+    torch.manual_seed(0)
+    model = FactorAttention().double().eval()
+    cg = graph.trace_channels(model, X)
+    q, k, v = (next(g for g in cg.groups if any(m.tensor == f"{t}.weight" and m.dim == 0 for m in g.members))
+               for t in "qkv")
+    assert q is k and v is not q and all(g.prunable and g.exact and g.size == 4 for g in (q, v))
+    for plan in ({q.id: [1]}, {v.id: [0, 2]}, random_plan(cg, random.Random(0), 0.5)):
+        check_oracle(model, X, plan, cg)
+
+
+class GramSquared(nn.Module):
+    """k^T v times itself: its rows are contracted with its own columns, which the
+    factorised-attention rule does not cover, so those channels freeze."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.k, self.v = nn.Conv2d(3, 6, 3, padding=1), nn.Linear(6, 4), nn.Linear(6, 4)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.stem(x).flatten(2).transpose(1, 2)
+        f = self.k(x).transpose(-1, -2) @ self.v(x)  # (B, 4, 4)
+        return self.fc((f @ f).flatten(1))
+
+
+def test_product_of_k_t_v_with_itself_freezes():
+    torch.manual_seed(0)
+    model = GramSquared().double().eval()
+    cg = graph.trace_channels(model, X)
+    k = next(g for g in cg.groups if any(m.tensor == "k.weight" and m.dim == 0 for m in g.members))
+    assert not k.prunable and "different dims" in k.reason
+    check_oracle(model, X, random_plan(cg, random.Random(0), 0.5), cg)

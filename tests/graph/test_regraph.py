@@ -88,3 +88,37 @@ def test_literal_in_a_module_that_traces_differently_alone_is_rewritten_in_its_p
     pruned = graph.prune(model, x, {stem.id: [1, 5]}, channel_graph=cg)
     assert isinstance(pruned[0], fx.GraphModule) and type(pruned).__name__ == "Sequential"
     assert pruned[0].stem.out_channels == 6 and pruned(x).shape == (2, 4)
+
+
+class _Heads(nn.Module):
+    """Twins' attention: the head dim of q and the width of the merged heads are read from
+    the stream's shape (``C // heads``, ``C``), not from q's or v's own channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.q, self.k, self.v = nn.Conv2d(3, 8, 3, padding=1), *(nn.Linear(8, 8) for _ in range(3))
+        self.proj, self.head = nn.Linear(8, 8), nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x).flatten(2).transpose(1, 2)
+        b, n, c = x.shape
+        q = self.q(x).reshape(b, n, 2, c // 2).transpose(1, 2)
+        k, v = (f(x).reshape(b, n, 2, -1).transpose(1, 2) for f in (self.k, self.v))
+        y = ((q @ k.transpose(-2, -1)).softmax(-1) @ v).transpose(1, 2).reshape(b, n, c)
+        return self.head((x + self.proj(y)).mean(1))
+
+
+def test_a_view_sized_by_another_tensors_channel_count_is_rewritten():
+    torch.manual_seed(0)
+    model = _Heads().double().eval()
+    x = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    cg = graph.trace_channels(model, x)
+    stream, qk, v = (next(g for g in cg.groups if any(m.tensor == t and m.dim == 0 for m in g.members))
+                     for t in ("stem.weight", "q.weight", "v.weight"))
+    assert len({stream.id, qk.id, v.id}) == 3 and all(g.prunable for g in (stream, qk, v))
+    plan = {stream.id: [0, 5], qk.id: [1], v.id: [2, 3]}
+    check_oracle(model, x, plan, cg)
+    pruned = graph.prune(model, x, plan, channel_graph=cg)
+    assert pruned.stem.out_channels == 6 and pruned.q.out_features == 6 and pruned.v.out_features == 4
+    for keep in ({stream.id: [0]}, {v.id: [1]}, {qk.id: [0]}):  # each alone
+        check_oracle(model, x, keep, cg)

@@ -7,8 +7,10 @@ that remember which tensor dim they were read from. The graph is specialised to 
 example's shapes only where the forward branches on them; the pruned network still runs
 the module's own code, which recomputes every size. So a size read from a dim that holds
 channels is followed like ``x.size(1)`` (see ``values.Size``), a branch on one freezes
-those channels, and a channel literal there cannot be rewritten (that would need a plain
-trace of the module), so its channels freeze too.
+those channels, and a channel literal in its own code cannot be rewritten (that would need
+a plain trace of the module), so its channels freeze too. Its submodules are traced plainly
+where they can be (timm's windowed attention around a plain attention), so the literals
+in theirs stay rewritable.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import nn
+
+VALUED = "taylorprune_valued"  # node meta key: made while tracing with example values
 
 _OPS = {"__add__": "add", "__radd__": "add", "__sub__": "sub", "__mul__": "mul",
         "__rmul__": "mul", "__floordiv__": "floordiv"}

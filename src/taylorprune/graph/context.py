@@ -13,6 +13,7 @@ import numpy as np
 import torch.fx as fx
 from torch import nn
 
+from .concrete import VALUED
 from .values import Chan, Param, UnionFind, expand
 
 Value = Any  # Chan | Param | None | tuple/list of values
@@ -55,7 +56,9 @@ class ConstRewrite:
     removed (a value the original computed from a channel count, such as the attention
     scale 1/sqrt(head dim), kept as it was); ``path`` walks node.args (ints index
     tuples/lists, "start"/"stop" read slices); a path that starts with a string names a
-    keyword argument instead.
+    keyword argument instead. With ``reads``, the entry is not a literal but a size the
+    forward reads from other channels' shape (``C // heads``); it becomes the literal when
+    the plan removes any of ``ids`` or of ``reads``.
     """
 
     node: str
@@ -63,6 +66,7 @@ class ConstRewrite:
     ids: np.ndarray
     sign: int = 1
     pin: float | None = None
+    reads: np.ndarray | None = None  # the entry is a size computed from these channels
 
 
 def read_at(obj: Any, path: tuple[int | str, ...]) -> Any:
@@ -108,6 +112,8 @@ class Context:
     calls: dict[str, int] = field(default_factory=dict)
     origin: dict[int, tuple[str, int]] = field(default_factory=dict)  # axis's 1st element -> member key
     pending: list[PendingPoint] = field(default_factory=list)
+    rows: dict[fx.Node, Chan] = field(default_factory=dict)  # product -> the channels of its
+    # right operand's rows, which it contracts (ops_attention: q @ (k^T v))
 
     # --- reading the graph ---------------------------------------------------------
     def module(self, node: fx.Node) -> nn.Module:
@@ -252,8 +258,9 @@ class Context:
         ids: np.ndarray,
         sign: int = 1,
         pin: float | None = None,
+        reads: np.ndarray | None = None,
     ) -> None:
-        self.consts.append(ConstRewrite(node.name, path, np.asarray(ids), sign, pin))
+        self.consts.append(ConstRewrite(node.name, path, np.asarray(ids), sign, pin, reads))
 
     def point(self, node: fx.Node, kind: str, chan: Chan) -> None:
         name = str(node.target)
@@ -261,15 +268,16 @@ class Context:
         self.calls[name] = call + 1
         self.points.append(RawPoint(name, kind, call, chan))
 
-    def specialised(self, valued: frozenset[str], compared: list[tuple[str, int]]) -> None:
+    def specialised(self, compared: list[tuple[str, int]]) -> None:
         """Limits of modules traced with example values (concrete.py): a branch on a channel
-        count, or a channel literal inside them (which no plain trace can rewrite), freezes."""
+        count, or a channel literal in their own code (which no plain trace can rewrite;
+        their submodules that trace plainly can be), freezes."""
         nodes = {n.name: n for n in self.gm.graph.nodes}
         for name, dim in compared:
             value = self.env.get(nodes[name]) if name in nodes else None
             if isinstance(value, Chan) and dim in value.dims:
                 self.freeze(value, f"{name}: a forward branches on this channel count")
-        inside = [c for c in self.consts if _within_any(self.scope(nodes[c.node]), valued)]
+        inside = [c for c in self.consts if nodes[c.node].meta.get(VALUED)]
         for c in inside:
             self.freeze(Chan((len(c.ids),), (0,), c.ids),
                         f"{c.node}: a channel count in a module traced with example shapes")
@@ -278,10 +286,6 @@ class Context:
     def functional_point(self, node: fx.Node, kind: str, chan: Chan) -> None:
         """A functional op's output, readable by hooks only if its module returns it."""
         self.pending.append(PendingPoint(node, kind, chan))
-
-
-def _within_any(scope: str, modules: frozenset[str]) -> bool:
-    return any(scope == m or scope.startswith(m + ".") for m in modules)
 
 
 def _elements(value: Value) -> list[np.ndarray]:

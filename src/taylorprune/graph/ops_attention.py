@@ -38,11 +38,13 @@ def matmul(ctx: Context, node: fx.Node) -> Value:
     frame = (*out, sa[-1])
     fa = _in_frame(va, sa, frame, (nd - 2, nd))
     fb = _in_frame(vb, sb, frame, (nd, nd - 1))
-    if not _contract(ctx, node, va, vb, fa, fb, frame):
+    rows = _in_frame(ctx.rows.get(node), sb, frame, (nd, nd - 1))  # b = k^T v: k's channels
+    if not _contract(ctx, node, va, vb, fa, rows or fb, frame):
         return _give_up(ctx, node, "a product over channels with a tensor not followed")
     kept = [c for c in (fa, fb) if c is not None and nd not in c.dims]
     if len(kept) == 2 and set(kept[0].dims) != set(kept[1].dims):
-        return _give_up(ctx, node, "both factors carry channels on different dims")
+        return _outer(ctx, node, fa, fb, out) or _give_up(
+            ctx, node, "both factors carry channels on different dims")
     kept = kept or _param_sides(ctx, va, vb, nd)[:1]
     result = None
     for c in kept:
@@ -53,6 +55,30 @@ def matmul(ctx: Context, node: fx.Node) -> Value:
     if not _spans_ok(ctx, node, [(fa, va, sa), (fb, vb, sb)], result, nd):
         return _give_up(ctx, node, "data of unknown origin spans channels that can shrink")
     return result
+
+
+def _outer(ctx: Context, node: fx.Node, fa: Chan, fb: Chan, out: tuple[int, ...]) -> Chan | None:
+    """k^T @ v of linear attention (CoaT's factorised attention, EfficientViT's LiteMLA):
+    its rows carry k's channels and its columns v's, which no one element per position can
+    say. Followed when its one consumer contracts those rows with channels, q @ (k^T v): that
+    product gets k's channels (``Context.rows``) to join with q's, and v's pass. A channel
+    removed from k and q takes its row's terms out of every column, as in the masked net."""
+    nd = len(out)
+    user = next(iter(node.users)) if len(node.users) == 1 else None
+    shared = set(fa.dims) & set(fb.dims)
+    if (user is None or not _is_product(user) or len(user.args) < 2
+            or user.args[1] is not node or user.args[0] is node
+            or nd - 2 not in fa.dims or nd - 1 in fa.dims or nd - 2 in fb.dims
+            or not all(ctx.fixed_extent(f, d) for f in (fa, fb) for d in shared)):
+        return None
+    ctx.rows[user] = Chan(out, fa.dims, fa.ids)
+    return Chan(out, fb.dims, fb.ids)
+
+
+def _is_product(node: fx.Node) -> bool:
+    if node.op == "call_method":
+        return node.target in ("matmul", "bmm")
+    return node.op == "call_function" and node.target in (torch.matmul, operator.matmul, torch.bmm)
 
 
 def _param_sides(ctx: Context, va: Value, vb: Value, nd: int) -> list[Chan]:

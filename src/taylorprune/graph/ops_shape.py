@@ -16,7 +16,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from .concrete import ShapeInt
+from .concrete import VALUED, ShapeInt
 from .context import Context, Value
 from .registry import register_function, register_method, register_module
 from .values import Chan, Param, Size, expand, simplify, size_of
@@ -141,10 +141,13 @@ def check_sizes(
     """Sizes read from shapes where a view puts channels (``x.view(B, C // 2, 2, H, W)``
     with ``C = x.size(1)``). ``before``: the input's channels per dim; ``after``: (output
     dim, its channels); ``out``: the whole output, if a Chan. A size computed from the
-    input's own channel counts follows them. One read from other channels is made to
-    follow: they are joined one to one with an equally long block of the output's channels
-    (``C`` with the heads x head_dim of ``reshape(B, N, 3, heads, C // heads)``) when the
-    size's arithmetic then gives the right count for every plan. Otherwise: False."""
+    input's own channel counts follows them. One read from other channels (``C // heads``
+    with ``C`` the stream's, sizing q's head dim) becomes a literal that pruning rewrites
+    (regraph.py), so the two stay apart. In a module traced with values, where nothing can
+    be rewritten, the size is made to follow: its channels are joined one to one with an
+    equally long block of the output's channels (``C`` with the heads x head_dim of
+    ``reshape(B, N, 3, heads, C // heads)``) when the size's arithmetic then gives the
+    right count for every plan. Otherwise: False."""
     nd = len(ctx.shape(node))
     other = ctx.value(node.args[1]) if str(node.target) in ("view_as", "reshape_as") else None
     for d, ids in after:
@@ -157,6 +160,10 @@ def check_sizes(
         if not isinstance(size, Size):
             return False
         if all(_counted_in(ctx, c, [*before, ids]) for c in size.chans):
+            continue
+        if found is not None and isinstance(raw, fx.Node) and not node.meta.get(VALUED):
+            reads = np.concatenate(size.chans) if size.chans else np.zeros(0, np.int64)
+            ctx.const(node, found[0], ids, reads=reads)  # made the literal count (regraph.py)
             continue
         if size.ids is not None and len(size.ids) == len(ids):
             ctx.uf.union_arrays(size.ids, ids)
@@ -175,17 +182,31 @@ def _shape_int(ctx: Context, value: ShapeInt) -> Size:
 
 def _follow_block(ctx: Context, size: Size, ids: np.ndarray, n: int) -> bool:
     """Join the size's one source with the leading-index-0 block of ``ids`` as long as it;
-    True if its arithmetic then gives n' for every count n' of the sized dim."""
+    True if its arithmetic then gives n' for every count n' of the sized dim. A dim that
+    repeats each channel m times in a row (``reshape(B, C * k * k, L)`` of channel-major
+    window rows) is joined one entry per run, its count m times the source's."""
     if len(size.chans) != 1 or size.steps is None:
         return False
     source = size.chans[0]
     while ids.size > len(source) and ids.ndim > 1:
         ids = ids[0]
-    r, rest = divmod(len(source), n)
-    if ids.size != len(source) or rest or any(size.count(r * k) != k for k in range(1, n + 1)):
-        return False
-    ctx.uf.union_arrays(source, ids.ravel())
-    return True
+    for m in dict.fromkeys((1, _run(ctx, ids.ravel()))):
+        block = ids.ravel()[::m]
+        r, rest = divmod(len(source), n // m)
+        if block.size == len(source) and not rest and n % m == 0 and all(
+            size.count(r * k) == m * k for k in range(1, n // m + 1)
+        ):
+            ctx.uf.union_arrays(source, block)
+            return True
+    return False
+
+
+def _run(ctx: Context, ids: np.ndarray) -> int:
+    """m when ``ids`` is runs of m positions of one channel each, else 1."""
+    roots = np.array([ctx.uf.find(int(e)) for e in ids])
+    m = int(np.argmax(roots != roots[0])) or len(roots)
+    runs = roots.reshape(-1, m) if len(roots) % m == 0 else None
+    return m if runs is not None and (runs == runs[:, :1]).all() else 1
 
 
 def _counted_in(ctx: Context, ids: np.ndarray, candidates: list[np.ndarray]) -> bool:

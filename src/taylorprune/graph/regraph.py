@@ -19,9 +19,10 @@ import torch.fx as fx
 from torch import nn
 
 from ..errors import InputError
+from .concrete import VALUED
 from .context import read_literal
 from .groups import ChannelGraph
-from .tracing import LeafTracer, eval_mode
+from .tracing import MODULE_STATE, LeafTracer, eval_mode
 
 Path = tuple[int | str, ...]
 
@@ -47,6 +48,8 @@ def rewrite_constants(model: nn.Module, cg: ChannelGraph, removed: np.ndarray) -
     for c in cg.consts:
         kept = int(cg.kept(c.ids, removed).sum())
         new = c.sign * kept if c.pin is None else (c.pin if kept < len(c.ids) else None)
+        if c.reads is not None and kept == len(c.ids) and cg.kept(c.reads, removed).all():
+            continue  # a size read from shapes that still counts right
         if new is not None and read_literal(nodes[c.node], c.path) != new:
             changes[c.node].append((c.path, new))
     traced: dict[str, tuple[fx.Graph, dict[str, fx.Node]] | None] = {}
@@ -103,9 +106,11 @@ def _twin(model: nn.Module, cg: ChannelGraph, scope: str) -> tuple[fx.Graph, dic
     network's graph inside it; None where the two traces differ."""
     sub = model.get_submodule(scope) if scope else model
     body = ("placeholder", "output")
-    # Modules traced with example values stay whole here (they run their own code).
+    # Modules traced with example values stay whole here (they run their own code); a
+    # scope inside one is a plain part of it (tracing.LeafTracer._call_plainly).
+    inner = [v for v in cg.valued if _within(v, scope)]
     big = [n for n in cg.gm.graph.nodes if n.op not in body and _in_scope(n, scope)
-           and not any(_in_scope(n, v) for v in cg.valued)]
+           and not n.meta.get(VALUED) and not any(_in_scope(n, v) for v in inner)]
     try:
         with eval_mode(sub):
             graph = LeafTracer(cg.opaque | cg.valued, prefix=scope).trace(sub)
@@ -136,6 +141,9 @@ def _regraph(model: nn.Module, scope: str, traced: tuple[fx.Graph, dict], change
     new = fx.GraphModule(sub, graph, class_name=type(sub).__name__)
     for name, child in sub.named_children():  # the real children: containers and unused ones too
         setattr(new, name, child)
+    for key, value in vars(sub).items():  # plain attributes, which a caller may read
+        if key not in MODULE_STATE and key not in vars(new) and not hasattr(type(new), key):
+            setattr(new, key, value)
     new.train(sub.training)
     if not scope:
         return new

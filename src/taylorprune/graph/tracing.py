@@ -25,7 +25,9 @@ from . import (  # noqa: F401  (fill the handler tables)
     ops_functional,
     ops_layers,
     ops_params,
+    ops_patches,
     ops_pointwise,
+    ops_repeat,
     ops_shape,
 )
 from .context import Context, Value, chans
@@ -35,6 +37,7 @@ from .registry import lookup, module_handler
 from .values import Param
 
 _MAX_OPAQUE = 64  # untraceable submodules made opaque before giving up
+MODULE_STATE = frozenset(vars(nn.Module()))  # nn.Module's own attributes (parameters, hooks)
 
 
 class LeafTracer(fx.Tracer):
@@ -54,15 +57,17 @@ class LeafTracer(fx.Tracer):
         self.leaves, self.prefix = leaves, prefix
         self.examples = examples or {}  # module -> (args, kwargs): traced with values
         self.names: dict[int, str] = {}  # id of a parameter/buffer of the root -> its name
-        self.depth = 0  # > 0 inside a module traced with values
+        self.valuing = False  # inside a module traced with values (not a plain part of it)
         self.evaluating = False  # computing an example value: module calls run plainly
         self.compared: list[tuple[str, int]] = []  # shape entries its forward branched on
 
     def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
-        if isinstance(root, nn.Module):
-            tensors = [*root.named_buffers(), *root.named_parameters()]
-            self.names = {id(t): n for n, t in reversed(tensors)}  # first name wins
-        return super().trace(root, concrete_args)
+        if not isinstance(root, nn.Module):
+            return super().trace(root, concrete_args)
+        tensors = [*root.named_buffers(), *root.named_parameters()]
+        self.names = {id(t): n for n, t in reversed(tensors)}  # first name wins
+        with kept_caches(root):
+            return super().trace(root, concrete_args)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
         """fx's lookup, by a table instead of a scan of every parameter per access (which
@@ -91,8 +96,10 @@ class LeafTracer(fx.Tracer):
             return forward(*args, **kwargs)
         name = self.path_of_module(m)
         try:
-            if name in self.examples and self.depth == 0:
+            if name in self.examples and not self.valuing:
                 return self._call_with_values(m, name, forward, args, kwargs)
+            if self.valuing and name not in self.examples and not self.is_leaf_module(m, name):
+                return self._call_plainly(m, name, forward, args, kwargs)
             return super().call_module(m, forward, args, kwargs)
         except Exception as err:  # tag the innermost module that failed to trace
             if not hasattr(err, "taylorprune_module"):
@@ -103,18 +110,34 @@ class LeafTracer(fx.Tracer):
         example_args, example_kwargs = self.examples[name]
         args = concrete.with_values(self, args, example_args)
         kwargs = concrete.with_values(self, kwargs, example_kwargs)
-        self.depth += 1
-        concrete.ShapeInt.compared = self.compared
+        compared = concrete.ShapeInt.compared  # set already inside a plain part of one
+        self.valuing, concrete.ShapeInt.compared = True, self.compared
         try:
             return concrete.plain(self, super().call_module(m, forward, args, kwargs))
         finally:
-            self.depth -= 1
-            concrete.ShapeInt.compared = None
+            self.valuing, concrete.ShapeInt.compared = False, compared
+
+    def _call_plainly(self, m: nn.Module, name: str, forward: Any, args: Any, kwargs: Any) -> Any:
+        """A submodule of a module traced with values is traced plainly where it can be
+        (a failure makes it one traced with values, see ``trace``): its channel literals
+        then stay rewritable by a plain trace of it (regraph.py). Its outputs get their
+        values by running it on its inputs' values."""
+        self.valuing = False
+        try:
+            out = super().call_module(m, forward, concrete.plain(self, args), concrete.plain(self, kwargs))
+        finally:
+            self.valuing = True
+        try:
+            value = concrete.evaluate(self, "call_module", name, args, kwargs)
+        except concrete.NoValue:
+            return out
+        return concrete.with_values(self, out, value)
 
     def create_proxy(self, kind: str, target: Any, args: Any, kwargs: Any, *rest: Any, **kw: Any) -> Any:
         proxy = super().create_proxy(kind, target, args, kwargs, *rest, **kw)
-        if self.depth == 0 or kind == "placeholder":
+        if not self.valuing or kind == "placeholder":
             return proxy
+        proxy.node.meta[concrete.VALUED] = True
         try:
             value = concrete.evaluate(self, kind, target, args, kwargs)
         except concrete.NoValue:
@@ -136,9 +159,8 @@ def trace_channels(model: nn.Module, example_inputs: Any) -> ChannelGraph:
         gm, leaves, tracer = trace(model, inputs)
         propagate_shapes(gm, inputs)
     ctx = propagate(gm, leaves, model)
-    valued = frozenset(tracer.examples)
-    ctx.specialised(valued, tracer.compared)
-    return build_graph(ctx, model, leaves, valued)
+    ctx.specialised(tracer.compared)
+    return build_graph(ctx, model, leaves, frozenset(tracer.examples))
 
 
 def trace(model: nn.Module, inputs: tuple) -> tuple[fx.GraphModule, frozenset[str], LeafTracer]:
@@ -186,6 +208,21 @@ def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
             f"the example inputs do not run through the model ({first}); "
             "pass a batch shaped like the model's real input, e.g. (1, 3, 32, 32)"
         ) from None
+
+
+@contextlib.contextmanager
+def kept_caches(model: nn.Module) -> Iterator[None]:
+    """Dicts a forward fills as it runs (timm's ``attention_bias_cache``) restored after
+    tracing: entries a trace adds hold proxies, keyed by a proxy's name in eval mode, and a
+    later trace would read them as its own."""
+    kept = [(d, dict(d)) for m in model.modules() for k, d in vars(m).items()
+            if isinstance(d, dict) and k not in MODULE_STATE]
+    try:
+        yield
+    finally:
+        for d, entries in kept:
+            d.clear()
+            d.update(entries)
 
 
 @contextlib.contextmanager

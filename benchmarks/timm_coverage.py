@@ -302,10 +302,13 @@ def save(data: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_params: float) -> None:
+def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_params: float,
+          redo: str | None = None) -> None:
     import timm
 
     data = load(path)
+    if redo:
+        names = _forget(data, redo, names)
     data.setdefault("catalogue", {})
     family = families()
     for k, name in enumerate(names or timm.list_models()):
@@ -320,7 +323,7 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
                       "pure_transformer": "fewer than two conv modules (meta-device build)"}
     prov = {**provenance(SEED), "timm": importlib.metadata.version("timm"),
             "torch_pruning": importlib.metadata.version("torch-pruning")}
-    if names and "provenance" in data:  # a rerun of a few models keeps the sweep's provenance
+    if names and "provenance" in data and not redo:  # a rerun of a few models keeps the sweep's provenance
         data.setdefault("reruns", []).append(prov)
     else:
         data["provenance"] = prov
@@ -343,6 +346,19 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
         work.close()
         data["summary"] = summarize(data)
         save(data, path)
+
+
+def _forget(data: dict, task: str, names: list[str] | None) -> list[str]:
+    """Drop one tool's results so the sweep measures it again on the models it already ran
+    (our engine at a new commit; the other tool's rows do not depend on it). The provenance
+    those kept rows were measured under stays beside the new one."""
+    names = names or [n for n, row in data["models"].items() if task in row]
+    for name in names:
+        data["models"][name].pop(task, None)
+    if "provenance" in data:
+        data["kept"] = {"measured": [t for t in ("ours", "torch_pruning") if t != task],
+                        "provenance": data.pop("provenance"), "reruns": data.pop("reruns", [])}
+    return names
 
 
 # ---- summary and docs ----------------------------------------------------------------------
@@ -507,13 +523,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="parameters above which a model is not run (default 100e6)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help=f"results file, merged into (default {RESULTS.relative_to(ROOT)})")
+    parser.add_argument("--redo", choices=("ours", "torch_pruning"),
+                        help="measure this tool again on every model it ran, keeping the other's rows")
     parser.add_argument("--render", action="store_true", help="only rewrite the docs summary")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.max_params)
     if not args.render:
-        sweep(args.results, args.models, args.every, args.timeout, args.max_params)
+        sweep(args.results, args.models, args.every, args.timeout, args.max_params, args.redo)
     if args.results == RESULTS:
         render(load(RESULTS))
 

@@ -316,8 +316,10 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
             data["catalogue"][name] = classify(name, family.get(name, "?"))
             if k % 50 == 0:
                 save(data, path)
-    candidates = [n for n in (names or data["catalogue"]) if (data["catalogue"][n].get("convs") or 2) >= 2]
+    # The sample is drawn from the whole catalogue, so a rerun of a few models keeps their place in it.
+    candidates = [n for n in data["catalogue"] if (data["catalogue"][n].get("convs") or 2) >= 2]
     family_of = {n: data["catalogue"][n]["family"] for n in candidates}
+    wanted = set(names or candidates)
     data["method"] = {"sizes": SIZES, "fraction": FRACTION, "tolerance": TOLERANCE,
                       "every": every, "timeout_s": timeout, "max_params": max_params,
                       "pure_transformer": "fewer than two conv modules (meta-device build)"}
@@ -331,6 +333,8 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
     work = Worker(max_params)
     try:
         for name, sampled in order(candidates, family_of, every):
+            if name not in wanted:
+                continue
             row = data["models"].get(name, {})
             params = data["catalogue"][name].get("params") or 0
             if not row and params > max_params:  # counted on the meta device: not built
@@ -346,6 +350,9 @@ def sweep(path: Path, names: list[str] | None, every: int, timeout: float, max_p
         work.close()
         data["summary"] = summarize(data)
         save(data, path)
+
+
+TOOL_NAMES = {"ours": "taylorprune", "torch_pruning": "Torch-Pruning"}
 
 
 def _forget(data: dict, task: str, names: list[str] | None) -> list[str]:
@@ -427,7 +434,8 @@ def markdown(data: dict) -> list[str]:
     """The timm section: method, headline counts, per family, and what is not exact."""
     sm, c, prov, method = summarize(data), classes(data), data["provenance"], data["method"]
     cat = data["catalogue"]
-    commits = sorted({r["commit"] for r in data["models"].values() if "commit" in r})
+    commits = sorted({r["commit"] for r in data["models"].values() if "ours" in r})
+    kept = data.get("kept")
     lines = [
         "## timm: every CNN and conv hybrid",
         "",
@@ -443,6 +451,9 @@ def markdown(data: dict) -> list[str]:
         "",
         *[f"Rerun after an engine fix: `{r['command']}` at {r['git_commit'][:10]}."
           for r in data.get("reruns", [])],
+        *([f"The {' and '.join(TOOL_NAMES[t] for t in kept['measured'])} rows and the builds are kept from "
+           f"`{kept['provenance']['command']}` at {kept['provenance']['git_commit'][:10]} "
+           f"({hardware(kept['provenance'])}); they do not depend on the engine."] if kept else []),
         "",
         f"Swept so far: {len(data['models'])} of the {sm['cnn_or_conv_hybrid']} CNNs and conv "
         f"hybrids ({sm['timm_models']} timm models, {sm['pure_transformers_skipped']} pure "

@@ -46,6 +46,7 @@ from taylorprune.prune.acceptance import evidence, split_for_decisions
 from taylorprune.train import Distillation, evaluate, train_network
 from taylorprune.train.batches import iterate_batches
 from taylorprune.train.device import prepare_model
+from taylorprune.train.sources import InMemory
 
 DIVISOR = 8  # channel and feature divisor (ModelOpt's default 32 leaves CIFAR widths almost whole)
 CALIBRATION_BATCHES = 50  # training mini-batches of 128 that recalibrate BN (ModelOpt's data_loader too)
@@ -56,8 +57,9 @@ def splits(args: argparse.Namespace) -> tuple[ImageData, ImageData, ImageData, I
     """train, selection, acceptance, test: our run's three-way split and the test set."""
     train, test = load_data(args.data)
     train, held = split_validation(train, args.validation, seed=args.split_seed)
-    selection, acceptance = split_for_decisions(held, args.acceptance_share, seed=args.seed)
-    return train, selection, acceptance, test
+    selection, acceptance = split_for_decisions(InMemory(held, torch.device("cpu")), args.acceptance_share,
+                                                seed=args.seed)
+    return train, selection.data, acceptance.data, test  # InMemory in, InMemory out
 
 
 def calibration_batches(train: ImageData, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -159,8 +159,8 @@ def _search(s: Session) -> StopReason:
         if images == 0:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
             return StopReason.TIME
-        step, extension = extension or steps.resumed_step(s, iteration) or \
-            steps.prune_step(s, iteration, min(increment, goal - removed)), None
+        step = extension or steps.resumed_step(s, iteration) or steps.prune_step(s, iteration, min(increment, goal - removed))
+        extension = None
         if step is None:
             return StopReason.NOTHING_LEFT
         tuned, value, diverged = steps.fine_tune(s, iteration, step, images=images)

@@ -87,7 +87,8 @@ def deadline(s: Session) -> float | None:
     and the report to fit (a perf_counter() value); None: no budget."""
     if s.budget is None:
         return None
-    after = budget.end_seconds(s.costs, sizes(s), s.budget.total_s) + budget.evaluation_seconds(s.costs, sizes(s))
+    now = sizes(s)
+    after = budget.end_seconds(s.costs, now, s.budget.total_s) + budget.evaluation_seconds(s.costs, now)
     return s.clock_start + s.budget.total_s - after
 
 

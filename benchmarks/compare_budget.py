@@ -78,10 +78,12 @@ def run_row(row: str, seed: int, args: argparse.Namespace) -> dict:
     done.set()
     result_file = out / "result.json"
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
-    row_result = {"row": row, "seed": seed, "command": " ".join(cmd[1:]), "wall_s": wall, "exit": process.returncode,
-                  "cpu_s": cpu, "cpu_share_of_machine": cpu / (wall * (os.cpu_count() or 1)),
+    # The row's own fields last: a script's result naming itself ("modelopt-fastnas") must not rename the
+    # row, or a later run of the row would not replace this one.
+    row_result = {**result, "row": row, "seed": seed, "command": " ".join(cmd[1:]), "wall_s": wall,
+                  "exit": process.returncode, "cpu_s": cpu, "cpu_share_of_machine": cpu / (wall * (os.cpu_count() or 1)),
                   "load_1min": {"samples": loads, "mean": sum(loads) / len(loads) if loads else None},
-                  "stdout_tail": process.stdout[-2000:], "stderr_tail": process.stderr[-2000:], **result}
+                  "stdout_tail": process.stdout[-2000:], "stderr_tail": process.stderr[-2000:]}
     keys = ("row", "seed", "learnables_reduction", "test_accuracy", "wall_s", "exit")
     print(json.dumps({k: row_result.get(k) for k in keys} | {"load": row_result["load_1min"]["mean"]}), flush=True)
     return row_result

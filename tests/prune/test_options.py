@@ -32,10 +32,17 @@ def test_every_field_says_what_it_means_and_is_checked():
 def test_none_is_allowed_exactly_where_the_type_says_so():
     optional_fields = {f.name for f in dataclasses.fields(PruningOptions) if optional(f)}
     assert optional_fields == {"layer_names", "validation_split", "min_increment", "fine_tuning_budget_epochs",
-                               "time_budget_s", "validation_seed"}
+                               "time_budget_s", "validation_seed", "channel_multiple"}
     PruningOptions(validation_threshold=50.0, **dict.fromkeys(optional_fields))
-    with pytest.raises(InputError, match="channel_multiple=None"):
-        PruningOptions(validation_threshold=50.0, channel_multiple=None)
+    with pytest.raises(InputError, match="learnables_reduction_increment=None"):
+        PruningOptions(validation_threshold=50.0, learnables_reduction_increment=None)
+
+
+def test_the_channel_multiple_defaults_to_8_under_a_time_budget_only():
+    plain = PruningOptions(validation_threshold=50.0)
+    assert plain.kept_multiple() == 1 and plain.replace(time_budget_s=60.0).kept_multiple() == 8
+    assert plain.replace(time_budget_s=60.0, channel_multiple=1).kept_multiple() == 1
+    assert plain.replace(channel_multiple=4).kept_multiple() == 4
 
 
 def test_whole_numbers_stay_whole():

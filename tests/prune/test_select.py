@@ -1,6 +1,6 @@
 import torch
 
-from taylorprune.prune.select import Candidate, round_kept, select_channels
+from taylorprune.prune.select import Candidate, blocks, select_channels
 
 
 def test_lowest_importance_per_learnable_goes_first_across_groups():
@@ -24,25 +24,32 @@ def test_zero_target_removes_nothing():
     assert select_channels({0: Candidate(torch.zeros(3), torch.ones(3))}, target=0) == ({}, 0)
 
 
-def test_rounding_keeps_a_multiple_of_channels_in_every_touched_group():
+def test_blocks_keep_a_multiple_of_channels_in_every_group_and_land_near_the_target():
     g = torch.Generator().manual_seed(0)
     candidates = {i: Candidate(torch.rand(size, generator=g), torch.full((size,), 10)) for i, size in
-                  enumerate((16, 32, 64, 6))}
+                  enumerate((16, 32, 64, 6, 20))}
     plan, removed = select_channels(candidates, target=700, multiple=8)
-    assert plan, "something is removed"
     for gid, ix in plan.items():
-        kept = len(candidates[gid].scores) - len(ix)
         size = len(candidates[gid].scores)
-        assert kept % 8 == 0 or size < 8, (gid, kept)
-        assert kept >= 1
-        ratio = candidates[gid].scores
-        assert set(ix) == set(ratio.argsort()[: len(ix)].tolist()), "the least important go first"
+        kept = size - len(ix)
+        assert kept % 8 == 0 and kept >= 8 if size >= 8 else kept >= 1, (gid, kept)
+        assert set(ix) == set(candidates[gid].scores.argsort()[: len(ix)].tolist()), "the least important go first"
     assert removed == sum(10 * len(ix) for ix in plan.values())
-    unrounded, _ = select_channels(candidates, target=700)
-    assert abs(removed - 700) < 8 * 10 * len(candidates) and unrounded != plan
+    assert abs(removed - 700) <= 80 / 2, "within half a block of the target"
+    assert len(plan[4]) % 8 == 4, "a width of 20 first comes down to 16"
 
 
-def test_rounding_up_when_down_would_empty_the_group():
-    c = Candidate(torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]), torch.ones(10))
-    assert round_kept(c, list(range(7)), 8) == [0, 1]  # 3 kept -> 8 kept, not 0
-    assert round_kept(c, [0], 4) == [0, 1]  # 9 kept -> 8
+def test_a_small_step_takes_one_block_not_one_per_group():
+    candidates = {i: Candidate(torch.arange(64.0) + i, torch.full((64,), 10)) for i in range(3)}
+    plan, removed = select_channels(candidates, target=10, multiple=8)
+    assert plan == {0: list(range(8))} and removed == 80
+
+
+def test_blocks_of_a_group_are_taken_in_order_and_never_below_the_multiple():
+    c = Candidate(torch.arange(20.0) * 7 % 20, torch.ones(20))  # channel 0 least important, then 3, 6, 9, ...
+    assert [b[1] for b in blocks(c, 8)] == [[0, 3, 6, 9], [12, 15, 18, 1, 4, 7, 10, 13]]
+    plan, removed = select_channels({0: c}, target=1000, multiple=8)
+    assert len(plan[0]) == 12 and removed == 12
+    narrow = Candidate(torch.tensor([3.0, 1.0, 2.0]), torch.ones(3))
+    assert [b[1] for b in blocks(narrow, 8)] == [[1], [2]], "narrower than the multiple: channel by channel"
+    assert blocks(Candidate(torch.ones(16), torch.zeros(16)), 8) == [], "saves nothing: never chosen"

@@ -97,8 +97,10 @@ class PruningOptions:
         doc="share of the fine-tuning loss on the unpruned network's soft targets (0: off, MATLAB's)")
     distillation_temperature: float = option(
         4.0, allowed=Range(0, low_open=True), doc="softmax temperature of distillation")
-    channel_multiple: int = option(
-        1, allowed=Range(1), doc="groups a step touches keep a multiple of this many channels (1: no rounding)")
+    channel_multiple: int | None = option(
+        None, allowed=Range(1),
+        doc="every group keeps a multiple of this many channels, chosen in blocks that size (1: channel by "
+            "channel; None: 8 under a time budget, whose CPU fine-tuning runs such widths about 2x faster, else 1)")
     final_fine_tuning_epochs: int = option(
         0, allowed=Range(0), doc="fine-tune the result this many more epochs at the end, kept only if "
                                  "validation does not get worse (0: none)")
@@ -147,6 +149,12 @@ class PruningOptions:
         if self.min_increment is not None and self.min_increment > self.learnables_reduction_increment:
             raise InputError(f"min_increment={self.min_increment} must not exceed the increment "
                              f"{self.learnables_reduction_increment}; or None to stop at the first failed step")
+
+    def kept_multiple(self) -> int:
+        """The channel multiple steps keep: channel_multiple, or its default for this run."""
+        if self.channel_multiple is not None:
+            return self.channel_multiple
+        return 8 if self.time_budget_s is not None else 1
 
     def replace(self, **changes: Any) -> PruningOptions:
         return dataclasses.replace(self, **changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,10 +25,60 @@ def select_channels(candidates: Mapping[int, Candidate], target: float,
     Returns the plan {group id: channel indices} and the cost it removes counted by
     ``costs`` (an estimate: when two coupled groups lose channels, a weight shared by both is
     counted twice; the caller counts the real figure on the pruned network). A channel
-    whose removal saves nothing (cost 0) is never chosen. With
-    ``multiple`` > 1 every group the step touches keeps a multiple of that many channels
-    (GPU kernels prefer such widths): see round_kept.
+    whose removal saves nothing (cost 0) is never chosen.
+
+    With ``multiple`` > 1 the choice is made in blocks (see blocks) so every group keeps a
+    multiple of that many channels: CPU and GPU kernels run such widths up to twice as fast.
+    The step then ends at the block that brings it closest to ``target`` (at least one block),
+    so a small step stays small instead of growing to whole blocks in every group it touches.
     """
+    if multiple == 1:
+        return _by_channel(candidates, target)
+    queues = {gid: blocks(c, multiple) for gid, c in candidates.items()}
+    heap = [(q[0][0], gid, 0) for gid, q in queues.items() if q]
+    heapq.heapify(heap)
+    plan: dict[int, list[int]] = {}
+    removed = 0.0
+    while heap and removed < target:
+        _, gid, k = heapq.heappop(heap)
+        _, channels, cost = queues[gid][k]
+        if removed and removed + cost - target > target - removed:
+            break
+        plan.setdefault(gid, []).extend(channels)
+        removed += cost
+        if k + 1 < len(queues[gid]):
+            heapq.heappush(heap, (queues[gid][k + 1][0], gid, k + 1))
+    return {gid: sorted(ix) for gid, ix in plan.items()}, removed
+
+
+def blocks(c: Candidate, multiple: int) -> list[tuple[float, list[int], float]]:
+    """A group's channels as (score / cost, channels, cost) blocks, least important first.
+
+    The first block brings the kept count down to a multiple of ``multiple``; every later one
+    removes ``multiple`` more. The last block leaves at least ``multiple`` channels (and
+    ``min_keep``). A group narrower than ``multiple`` is chosen channel by channel, and a
+    group whose channels save nothing is not chosen.
+    """
+    size = len(c.scores)
+    order = _ratio(c).argsort().tolist()  # least important per learnable first
+    if float(c.costs.sum()) <= 0:
+        return []
+    if size < multiple:
+        keep, first, unit = max(c.min_keep, 1), 1, 1
+    else:
+        keep = -(-max(c.min_keep, multiple) // multiple) * multiple
+        first, unit = size % multiple or multiple, multiple
+    out, start = [], 0
+    for end in range(first, size - keep + 1, unit):
+        chosen = order[start:end]
+        cost = float(c.costs[chosen].sum())
+        score = float(c.scores[chosen].double().sum())
+        out.append((score / max(cost, 1.0), chosen, cost))
+        start = end
+    return out
+
+
+def _by_channel(candidates: Mapping[int, Candidate], target: float) -> tuple[dict[int, list[int]], float]:
     ranked: list[tuple[float, int, int, float]] = []  # (score per cost, group, channel, cost)
     for gid, c in candidates.items():
         ranked.extend((r, gid, index, cost) for index, (r, cost) in enumerate(zip(_ratio(c).tolist(),
@@ -45,28 +96,7 @@ def select_channels(candidates: Mapping[int, Candidate], target: float,
         removable[gid] -= 1
         plan.setdefault(gid, []).append(index)
         removed += cost
-    if multiple > 1:
-        plan = {gid: round_kept(candidates[gid], ix, multiple) for gid, ix in plan.items()}
-        removed = sum(float(candidates[gid].costs[ix].sum()) for gid, ix in plan.items())
     return {gid: sorted(ix) for gid, ix in plan.items() if ix}, removed
-
-
-def round_kept(c: Candidate, chosen: list[int], multiple: int) -> list[int]:
-    """``chosen`` adjusted so the channels kept are a multiple of ``multiple``.
-
-    Rounds the kept count down (removing the group's next least important channels), or up
-    (sparing the most important of the chosen) where down would fall below ``multiple`` or
-    ``min_keep``. A group narrower than ``multiple`` keeps the greedy choice.
-    """
-    size = len(c.scores)
-    keep = size - len(chosen)
-    down, up = keep // multiple * multiple, -(-keep // multiple) * multiple
-    order = _ratio(c).argsort().tolist()  # least important per learnable first
-    if down >= max(multiple, c.min_keep):
-        return order[: size - down]
-    if up <= size:
-        return order[: size - up]
-    return chosen
 
 
 def _ratio(c: Candidate) -> torch.Tensor:

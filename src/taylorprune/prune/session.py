@@ -157,7 +157,7 @@ def start_session(net: nn.Module, data: DataSource, loss: LossFn, train_opts: Tr
     # reference a measured cost is timed against. Copied only when one of them needs it.
     unpruned = prepare_model(copy.deepcopy(net), device).eval() \
         if cost_kind.needs_reference or opts.distillation_weight > 0 else None
-    cost = cost_kind(CostContext(example, unpruned, opts.latency_batch_size, opts.channel_multiple,
+    cost = cost_kind(CostContext(example, unpruned, opts.latency_batch_size, opts.kept_multiple(),
                                  use_bf16(device, train_opts.precision)))
     distillation = None if unpruned is None or opts.distillation_weight == 0 else \
         Distillation(unpruned, opts.distillation_weight, opts.distillation_temperature)

@@ -119,7 +119,7 @@ def prune_step(s: Session, iteration: int, target: float) -> Step | None:
         candidates = candidates_from_graph(cg, scores, s.cost.per_channel(s.best, cg, scores, current))
 
         def choose(amount: float) -> Plan:
-            return select_channels(candidates, math.ceil(amount), s.opts.channel_multiple)[0]
+            return select_channels(candidates, math.ceil(amount), s.opts.kept_multiple())[0]
 
         step = s.cost.step(s.best, cg, choose, target, current)
     if step is None:

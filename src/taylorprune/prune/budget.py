@@ -17,9 +17,11 @@ whatever device it runs. The planner splits the time after start-up into three p
 
 It is re-planned after every iteration from the times measured so far: a network that got
 smaller trains faster, so later steps get more images; a machine that got busier gives
-fewer. Stepping ends when another step's fixed costs and ``MIN_STEP_SHARE`` of a step's
-fine-tuning no longer fit before the reserve; then the remaining time goes to the final
-fine-tuning. Everything here is arithmetic on numbers (no clocks, no tensors), so it is
+fewer. Planned steps end when another step's fixed costs and ``MIN_STEP_SHARE`` of a step's
+fine-tuning no longer fit before the reserve. Then, while ``LAST_STEP_SHARE`` of what the
+final fine-tuning could have still buys a planned step's images, one more step takes that
+share: near the floor, a step judged after a longer fine-tuning than the others is the one
+most likely to pass. The rest goes to the final fine-tuning. Everything here is arithmetic on numbers (no clocks, no tensors), so it is
 tested exactly.
 """
 
@@ -34,6 +36,7 @@ from ..errors import InputError
 FINAL_SHARE = 0.2  # of the time after start-up and the end's reserve, kept for the final fine-tuning
 PLANNED_STEPS = 12  # pruning steps the step time is shared over (more: finer steps, less recovery each)
 MIN_STEP_SHARE = 0.25  # a step runs only if this share of a planned step's fine-tuning still fits
+LAST_STEP_SHARE = 0.5  # of the final fine-tuning's time, what one more step may take once no planned step fits
 MAX_INCREMENT = 0.15  # the largest step next_increment proposes, a fraction of the original cost
 SAFETY_SHARE = 0.03  # of the budget, kept free for what the clock does not see
 SAFETY_MIN_S = 5.0
@@ -118,7 +121,9 @@ def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_
 
     ``steps_done``: pruning steps already fine-tuned (rejected ones included). A step gets
     the nominal step time, or an even share of what is left for steps when that is less; it
-    runs only if MIN_STEP_SHARE of the nominal still fits.
+    runs only if MIN_STEP_SHARE of the nominal still fits. After that a last step gets
+    LAST_STEP_SHARE of the time the final fine-tuning would have, if that buys at least the
+    nominal step's images.
     """
     left = budget.total_s - elapsed_s
     free = left - end_seconds(costs, sizes, budget.total_s)  # for steps and the final fine-tuning
@@ -129,8 +134,11 @@ def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_
     even = (free - budget.final_s) / remaining - fixed
     step_s = min(budget.step_s, even)
     final = _images(free - final_fixed, per_image)
-    if budget.step_s <= 0 or step_s < MIN_STEP_SHARE * budget.step_s:
+    if budget.step_s <= 0:
         return Plan(0, final, left)
+    if step_s < MIN_STEP_SHARE * budget.step_s:
+        last = _images(LAST_STEP_SHARE * (free - fixed - final_fixed), per_image)
+        return Plan(last if last >= _images(budget.step_s, per_image) else 0, final, left)
     return Plan(_images(step_s, per_image), final, left)
 
 

@@ -56,13 +56,26 @@ def test_before_any_fine_tuning_a_training_image_is_estimated_from_evaluation() 
         b.step_s / (budget.TRAIN_OVER_EVAL * 2e-4))
 
 
-def test_when_too_little_is_left_for_a_step_all_of_it_goes_to_the_final_fine_tuning() -> None:
+def test_after_the_planned_steps_a_last_step_takes_half_of_the_final_fine_tunings_time() -> None:
     b = start_budget(900, 10, CPU, CIFAR)
     end = budget.end_seconds(CPU, CIFAR, 900)
-    late = 900 - end - b.final_s - budget.step_fixed_seconds(CPU, CIFAR) - 0.1 * b.step_s
+    fixed = budget.step_fixed_seconds(CPU, CIFAR)
+    late = 900 - end - b.final_s - fixed - 0.1 * b.step_s  # too late for a planned step
     p = plan(b, late, CPU, CIFAR, steps_done=4)
-    assert p.step_images == 0
     final_fixed = (CIFAR.selection + CIFAR.acceptance) * CPU.eval_image_s
+    assert p.final_images == int((900 - late - end - final_fixed) / CPU.train_image_s)
+    assert p.step_images == int(budget.LAST_STEP_SHARE * (900 - late - end - fixed - final_fixed) / CPU.train_image_s)
+    assert p.step_images > b.step_s / CPU.train_image_s, "longer than a planned step"
+
+
+def test_when_half_the_final_fine_tuning_buys_less_than_a_planned_step_all_of_it_goes_there() -> None:
+    b = start_budget(900, 10, CPU, CIFAR)
+    end = budget.end_seconds(CPU, CIFAR, 900)
+    fixed = budget.step_fixed_seconds(CPU, CIFAR)
+    final_fixed = (CIFAR.selection + CIFAR.acceptance) * CPU.eval_image_s
+    late = 900 - end - fixed - final_fixed - 1.9 * b.step_s  # half of what is left: 0.95 of a planned step
+    p = plan(b, late, CPU, CIFAR, steps_done=13)
+    assert p.step_images == 0
     assert p.final_images == int((900 - late - end - final_fixed) / CPU.train_image_s)
 
 
@@ -82,9 +95,12 @@ def simulate(total: float, start: float, costs: Costs, sizes: Sizes, slowdown: f
 
 def test_a_15_minute_cpu_run_makes_the_planned_steps_and_ends_in_time() -> None:
     seconds, steps, final = simulate(900, 10, CPU, CIFAR)
-    assert steps == start_budget(900, 10, CPU, CIFAR).steps == budget.PLANNED_STEPS
+    b = start_budget(900, 10, CPU, CIFAR)
+    assert b.steps == budget.PLANNED_STEPS and steps == b.steps + 1, "the planned steps and a last one"
     assert 900 - budget.SAFETY_SHARE * 900 - 1 <= seconds <= 900
-    assert final * CPU.train_image_s >= start_budget(900, 10, CPU, CIFAR).final_s - 1
+    final_fixed = (CIFAR.selection + CIFAR.acceptance) * CPU.eval_image_s
+    assert final * CPU.train_image_s >= budget.LAST_STEP_SHARE * (b.final_s - budget.step_fixed_seconds(CPU, CIFAR)
+                                                                  - final_fixed) - 1
 
 
 @settings(max_examples=200, deadline=None)

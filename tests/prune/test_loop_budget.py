@@ -96,7 +96,7 @@ def test_a_resumed_budgeted_run_keeps_its_plan_and_step_sizes_and_reaches_the_sa
     monkeypatch.setattr(timing, "plan", _fixed_plan)
     monkeypatch.setattr(timing, "deadline", lambda s: None)
     request = dict(validation_threshold=0.0, learnables_reduction_increment=0.05, learnables_reduction_goal=0.6,
-                   time_budget_s=1000.0)
+                   time_budget_s=1000.0, channel_multiple=1)  # channel by channel: steps as small as asked
     whole, info, saved = _checkpoints(trained, **request)
     steps = [r.learnables_reduction - p.learnables_reduction
              for p, r in zip(info.pruning_history[:-1], info.pruning_history[1:], strict=True)]
@@ -190,3 +190,13 @@ def test_a_step_that_fell_short_by_most_of_what_it_lost_is_rolled_back_at_once(t
                           learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0)
     h = info.pruning_history
     assert h[2].learnables < h[3].learnables < h[1].learnables
+
+
+def test_a_step_whose_retreat_would_stop_the_search_is_fine_tuned_again_while_time_is_left(trained, monkeypatch):
+    # 30 short of 80 after losing 50 would be rolled back, but half the step is under min_increment
+    _scripted_decisions(monkeypatch, [100.0, 50.0, 90.0], baseline=100.0)
+    _, info = run_pruning(trained, validation_threshold=80.0, learnables_reduction_increment=0.1, min_increment=0.1,
+                          learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0)
+    h = info.pruning_history
+    assert [r.meets_threshold for r in h[1:4]] == [True, False, True]
+    assert h[3].learnables == h[2].learnables < h[1].learnables  # the same network, trained further, accepted

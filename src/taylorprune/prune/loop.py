@@ -171,12 +171,13 @@ def _search(s: Session) -> StopReason:
             steps.accept(s, iteration, tuned, trace, step.plan)
             increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
             continue
-        if not step.extended and timing.worth_extending(s, history):
-            extension = steps.Step(tuned, step.plan, extended=True)
-            s.log("  fine-tuning the same network further before retreating: it fell short by less than half of what it lost")
-            continue
         minimum = s.opts.min_increment
-        if minimum is None or increment / 2 < minimum * original * (1 - 1e-9):
+        ends = minimum is None or increment / 2 < minimum * original * (1 - 1e-9)  # a retreat would stop the search
+        if not step.extended and (why := timing.worth_extending(s, history, ends)):
+            extension = steps.Step(tuned, step.plan, extended=True)
+            s.log(f"  fine-tuning the same network further before retreating: {why}")
+            continue
+        if ends:
             s.info.stop_detail = s.missed(value)
             return StopReason.THRESHOLD
         increment /= 2  # roll back to the best network and try a smaller step

@@ -117,21 +117,25 @@ def next_increment(s: Session, increment: float, original: float, history: list[
     return original * budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest)
 
 
-def worth_extending(s: Session, history: list[PruningRecord]) -> bool:
-    """Whether a step that just fell short (the last of ``history``) should be fine-tuned once more
-    rather than rolled back: only under a budget, and only when it fell short of the floor by
-    less than half of what it lost against the last accepted network, so recovering a part of
-    the loss is enough. A retreat throws the step's pruning and training away and the smaller
-    retry starts again from scratch. On cifarnet a second fine-tuning of the same size won back
-    0.2-0.9 points; steps that fell short by nearly all they lost were not rescued by it.
+def worth_extending(s: Session, history: list[PruningRecord], last: bool) -> str:
+    """Why a step that just fell short (the last of ``history``) should be fine-tuned once more
+    rather than rolled back; empty if it should not. Only under a budget, and only when it fell
+    short of the floor by less than half of what it lost against the last accepted network, so
+    recovering a part of the loss is enough, or when it is the search's ``last`` chance (a
+    retreat would stop it) and time is left for a step. A retreat throws the step's pruning and
+    training away and the smaller retry starts again from scratch. On cifarnet a second
+    fine-tuning of the same size won back 0.2-0.9 points; steps that fell short by nearly all
+    they lost were not rescued by it.
     """
     if s.budget is None:
-        return False
+        return ""
     accepted, failed = [r for r in history if r.meets_threshold][-1], history[-1]
     sign = 1.0 if s.higher_is_better else -1.0
     short = sign * (s.opts.validation_threshold - _cautious(failed))
     lost = sign * (_cautious(accepted) - _cautious(failed))
-    return 0 < short < lost / 2
+    if 0 < short < lost / 2:
+        return "it fell short by less than half of what it lost"
+    return "a smaller step would stop the search, and time is left" if last and step_images(s) else ""
 
 
 def _cautious(r: PruningRecord) -> float:

@@ -42,8 +42,9 @@ SAFETY_SHARE = 0.03  # of the budget, kept free for what the clock does not see
 SAFETY_MIN_S = 5.0
 # Before the first fine-tuning is timed: a training image is assumed to cost this many evaluated
 # images (forward + backward + update, and the teacher's forward when distilling). A prior, not a
-# measurement: cpu_levers.json's medians give 8-11x at a load of ~16 (docs/cpu-budget.md).
-# Replaced by the measurement after the first step.
+# measurement, and a cautious one: on the quiet 2-core CPU cifarnet's is 1.9x in bf16 and 2.8-3.0x
+# in fp32 (cpu_levers.json, cpu_levers-avx2.json), so the first step trains on fewer images than its
+# time would buy rather than overrun. Replaced by the measurement after the first step.
 TRAIN_OVER_EVAL = 5.0
 
 

@@ -111,7 +111,7 @@ def _budget_precision(train_opts: TrainingOptions, opts: PruningOptions) -> Trai
     """Under a time budget on a CPU with native bf16, "auto" precision fine-tunes in bf16 autocast.
 
     On the 2-core development CPU (AVX-512 BF16, quiet) cifarnet fine-tunes with distillation
-    1.7-1.9x faster in bf16 than in fp32 (benchmarks/results/cpu_levers.json). A CPU without
+    1.5-1.6x faster in bf16 than in fp32 (benchmarks/results/cpu_levers.json). A CPU without
     native bf16 emulates it, slower than fp32, so it stays in fp32, as does every run without a
     budget. Decisions are evaluated in fp32 either way.
     """

@@ -100,7 +100,7 @@ class PruningOptions:
     channel_multiple: int | None = option(
         None, allowed=Range(1),
         doc="every group keeps a multiple of this many channels, chosen in blocks that size (1: channel by "
-            "channel; None: 8 under a time budget, whose CPU fine-tuning runs such widths about 2x faster, else 1)")
+            "channel; None: 8 under a time budget, whose CPU fine-tuning runs such widths 1.5-2x faster, else 1)")
     final_fine_tuning_epochs: int = option(
         0, allowed=Range(0), doc="fine-tune the result this many more epochs at the end, kept only if "
                                  "validation does not get worse (0: none)")

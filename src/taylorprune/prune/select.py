@@ -28,7 +28,7 @@ def select_channels(candidates: Mapping[int, Candidate], target: float,
     whose removal saves nothing (cost 0) is never chosen.
 
     With ``multiple`` > 1 the choice is made in blocks (see blocks) so every group keeps a
-    multiple of that many channels: CPU and GPU kernels run such widths up to twice as fast.
+    multiple of that many channels: on the CPU such widths fine-tune 1.5-2x faster (docs/speed.md).
     The step then ends at the block that brings it closest to ``target`` (at least one block),
     so a small step stays small instead of growing to whole blocks in every group it touches.
     """

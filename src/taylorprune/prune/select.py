@@ -59,10 +59,10 @@ def blocks(c: Candidate, multiple: int) -> list[tuple[float, list[int], float]]:
     ``min_keep``). A group narrower than ``multiple`` is chosen channel by channel, and a
     group whose channels save nothing is not chosen.
     """
-    size = len(c.scores)
-    order = _ratio(c).argsort().tolist()  # least important per learnable first
     if float(c.costs.sum()) <= 0:
         return []
+    size = len(c.scores)
+    order = _ratio(c).argsort().tolist()  # least important per learnable first
     if size < multiple:
         keep, first, unit = max(c.min_keep, 1), 1, 1
     else:

@@ -16,6 +16,9 @@ Rows, each on the bundled cifarnet, CIFAR-10 JPEGs, floor 85%, every test accura
   same fine-tuning images per step and at the end, so equal size and equal training;
 - ``modelopt``: NVIDIA ModelOpt 0.47 FastNAS to the learnables the ``ours`` run of the same seed
   reached, fine-tuned on as many images (``benchmarks/modelopt_fastnas.py``);
+- ``modelopt-budget``: the same, held to the wall time of the ``ours`` rows from process start
+  (``modelopt_fastnas.py --time-budget``): the search, then as many of those images as fit, in
+  bf16 where ours fine-tunes in bf16;
 - MATLAB's published row (not re-run: R2026a example, 21.5% fewer learnables, 85.15% test).
 
 The machine is shared: the 1-minute load average is sampled every 15 s during each row and
@@ -50,9 +53,10 @@ def command(row: str, seed: int, args: argparse.Namespace, out: Path) -> list[st
     if row == "torch-pruning":
         return [sys.executable, str(HERE / "tp_loop.py"), "--data", args.data, "--like", str(ours),
                 "--seed", str(seed), "--out", str(out)]
-    if row == "modelopt":
+    if row in ("modelopt", "modelopt-budget"):
+        held = ["--time-budget", args.budget] if row == "modelopt-budget" else []
         return [sys.executable, str(HERE / "modelopt_fastnas.py"), "--data", args.data, "--like", str(ours),
-                "--seed", str(seed), "--out", str(out), "--json", str(out / "provenance.json")]
+                "--seed", str(seed), *held, "--out", str(out), "--json", str(out / "provenance.json")]
     extra = ["--confidence", "0"] if row == "ours-matlab-rule" else []
     return [sys.executable, "-m", "taylorprune", "prune", "--model", "cifarnet", "--pretrained", "--data", args.data,
             "--time-budget", args.budget, "--seed", str(seed), "--validation-seed", "0", *extra, "--out", str(out),
@@ -105,9 +109,9 @@ def main() -> None:
     parser.add_argument("--json", default=str(RESULTS))
     args = parser.parse_args()
     rows = args.rows.split(",")
-    replays = [r for r in rows if r in ("torch-pruning", "modelopt")]
+    replays = [r for r in rows if r in ("torch-pruning", "modelopt", "modelopt-budget")]
     if replays and "ours" in rows and rows.index("ours") > rows.index(replays[0]):
-        parser.error("torch-pruning and modelopt replay the ours row of the same seed: put ours before them")
+        parser.error("torch-pruning and the modelopt rows replay the ours row of the same seed: put ours before them")
     path = Path(args.json)
     previous = json.loads(path.read_text())["rows"] if path.exists() else []
     results = []

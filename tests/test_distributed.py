@@ -54,7 +54,8 @@ def test_two_processes_decide_together_on_an_acceptance_split(folder, tmp_path):
     run = _torchrun(_args(folder, tmp_path / "two"))
     assert run.returncode == 0, run.stderr[-8000:]
     history = json.loads((tmp_path / "two" / "history.json").read_text())
-    assert history["acceptance"] == {"images": 48, "confidence": 0.95, "selection_images": 12}
+    assert history["acceptance"] == {"images": 48, "confidence": 0.95, "decision_confidence": pytest.approx(0.99),
+                                     "max_failed_steps": 4, "selection_images": 12}
     assert all(r["validation_low"] is not None for r in history["pruning_history"])
 
 

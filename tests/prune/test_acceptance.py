@@ -6,6 +6,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from taylorprune.data import ImageData
 from taylorprune.errors import InputError
+from taylorprune.prune import PruningOptions
 from taylorprune.prune.acceptance import evidence, meets_floor, split_for_decisions, wilson_bounds
 from taylorprune.train.sources import InMemory, as_source
 
@@ -123,3 +124,21 @@ def test_decision_split_works_down_to_two_images() -> None:
         split_for_decisions(held_out(1, classes=1), 0.8, seed=0)
     with pytest.raises(InputError, match="share"):
         split_for_decisions(held_out(10), 1.0, seed=0)
+
+
+def test_a_search_that_looks_again_after_each_failure_still_holds_at_its_confidence() -> None:
+    """The worst case for a search: a network exactly at the floor, looked at again after every
+    failed step (as fine-tuned further or retried smaller, each look a fresh draw), up to the
+    max_failed_steps + 1 looks allowed. With each look at decision_confidence() the chance that
+    any look keeps it stays under 1 - confidence; at the search's own level it would not."""
+    options = PruningOptions(85.0)
+    looks, n, sets = options.max_failed_steps + 1, 500, 4000
+    g = torch.Generator().manual_seed(0)
+    correct = torch.binomial(torch.full((sets, looks), float(n)), torch.full((sets, looks), 0.85), generator=g)
+
+    def kept_at(level: float) -> float:
+        lows = torch.tensor([[wilson_bounds(int(c), n, level)[0] for c in row] for row in correct.tolist()])
+        return (lows >= 0.85).any(dim=1).float().mean().item()
+
+    assert kept_at(options.decision_confidence()) <= 0.06  # Bonferroni: at most 5%, plus sampling noise
+    assert kept_at(options.confidence) > 0.12

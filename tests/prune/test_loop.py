@@ -65,6 +65,20 @@ def test_a_failed_step_is_retried_smaller_from_the_last_good_network(trained):
     assert count_learnables(pruned) == info.learnables
 
 
+def test_a_search_with_a_confidence_stops_at_its_allowed_failed_steps(trained):
+    base = evaluate(trained, VAL)["loss"]
+    _, info = run_pruning(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.4,
+                          options=tiny_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
+                          min_increment=0.05, max_failed_steps=2)
+    # min_increment alone would retry at 10% and 5% too (the test above): the second failure ends it.
+    assert [r.meets_threshold for r in info.pruning_history] == [True, False, False]
+    assert info.stop_reason == StopReason.THRESHOLD and "2 steps fell short" in info.stop_detail
+    _, plain = run_pruning(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.4,
+                           options=tiny_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
+                           min_increment=0.05, max_failed_steps=2, confidence=0.0)
+    assert len(plain.pruning_history) > 3  # MATLAB's rule has no bound to share: min_increment decides
+
+
 def test_unpruned_network_below_the_floor_is_reported_before_pruning():
     pruned, info = run_pruning(tiny_resnet(), validation_threshold=99.0)
     assert info.stop_reason == StopReason.UNMET

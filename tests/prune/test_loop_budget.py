@@ -27,10 +27,11 @@ def test_steps_are_decided_by_the_lower_bound_on_the_acceptance_split(trained):
     _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,
                           learnables_reduction_goal=0.6, confidence=0.95)
     accept = info.acceptance
-    assert accept == {"images": round(0.8 * len(VAL)), "confidence": 0.95, "selection_images": len(VAL) - accept["images"]}
-    for r in info.pruning_history:
+    assert accept == {"images": round(0.8 * len(VAL)), "confidence": 0.95, "decision_confidence": pytest.approx(0.99),
+                      "max_failed_steps": 4, "selection_images": len(VAL) - accept["images"]}
+    for r in info.pruning_history:  # each decision at 99%: the search's 5% risk shared over 5 sequences
         correct = round(r.validation_metric / 100 * accept["images"])
-        low, high = wilson_bounds(correct, accept["images"], 0.95)
+        low, high = wilson_bounds(correct, accept["images"], 0.99)
         assert (r.validation_low, r.validation_high) == pytest.approx((100 * low, 100 * high))
         assert r.meets_threshold == (r.validation_low >= 50.0)
     assert info.validation_bounds == pytest.approx((info.pruning_history[len(info.plans)].validation_low,

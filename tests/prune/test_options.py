@@ -12,7 +12,7 @@ BAD = {  # field: a value outside what it allows
     "validation_split": -0.1, "min_increment": 0.0, "distillation_weight": 1.2, "distillation_temperature": 0.0,
     "channel_multiple": 0, "final_fine_tuning_epochs": -1, "fine_tuning_budget_epochs": 0, "cost": "flops",
     "latency_batch_size": 0, "importance": "random", "normalization": "z-score",
-    "time_budget_s": 0.0, "confidence": 1.0, "acceptance_share": 1.0, "validation_seed": -1,
+    "time_budget_s": 0.0, "confidence": 1.0, "max_failed_steps": 0, "acceptance_share": 1.0, "validation_seed": -1,
 }
 
 
@@ -79,3 +79,9 @@ def test_fine_tuning_defaults_are_a_frozen_training_options():
     assert isinstance(FINE_TUNING, TrainingOptions) and FINE_TUNING.max_epochs == 5
     with pytest.raises(dataclasses.FrozenInstanceError):
         FINE_TUNING.max_epochs = 1  # type: ignore[misc]
+
+
+def test_each_decision_gets_a_share_of_the_searchs_risk():
+    assert PruningOptions(85.0).decision_confidence() == pytest.approx(0.99)  # 5% over 4 failures + 1
+    assert PruningOptions(85.0, max_failed_steps=1).decision_confidence() == pytest.approx(0.975)
+    assert PruningOptions(85.0, confidence=0.0).decision_confidence() == 0.0  # MATLAB's plain rule

@@ -22,12 +22,14 @@ def test_the_iteration_table_has_macs_and_latency_only_when_recorded():
 def test_the_report_gives_the_validation_interval_the_test_figure_and_the_budget():
     info = _info(latency=False)
     info.pruning_history[1].validation_low, info.pruning_history[1].validation_high = 85.41, 87.52
-    info.acceptance = {"images": 4000, "confidence": 0.95, "selection_images": 1000}
+    info.acceptance = {"images": 4000, "confidence": 0.95, "decision_confidence": 0.99, "max_failed_steps": 4,
+                       "selection_images": 1000}
     info.time_budget_s, info.elapsed_s = 900.0, 880.4
     info.time_split = {"fine_tuning": 700.2, "scoring": 40.0, "acceptance": 12.0, "other": 0.1}
     report = pruning_report(info, 1000, 85.9, 85.0)
-    assert "lower bound (Wilson) of its accuracy on 4,000 acceptance examples met 85" in report
-    assert "validation accuracy 86.5% on the acceptance examples, 95% bounds 85.41-87.52%" in report
+    assert "one-sided 99% lower bound (Wilson) of its accuracy on 4,000 acceptance examples met 85 (the search's " \
+           "95% shared out over the 5 sequences of decisions its 4 allowed failed steps may start)" in report
+    assert "validation accuracy 86.5% on the acceptance examples, 99% bounds 85.41-87.52%" in report
     assert "Test accuracy of the returned network: 85.9%. The test data was never used for a decision." in report
     assert "Wall time: 880 s of a 900 s budget (fine_tuning 700 s, scoring 40 s, acceptance 12 s)." in report
     assert "| 1 | 600 | 40.0% | 0.500× | 86.5 | 85.41 | yes |" in report

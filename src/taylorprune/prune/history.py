@@ -87,8 +87,9 @@ class PruningInfo:
     # (training steps), latency (timing networks when the cost is latency), callbacks
     # (on_iteration: writing the run folder), other (the rest).
     time_split: dict[str, float] = field(default_factory=dict)
-    # How steps were decided: {"images", "confidence", "selection_images"} of the acceptance split,
-    # or None when the validation data decided as a whole (confidence 0, MATLAB's rule).
+    # How steps were decided: {"images", "confidence" (the search's), "decision_confidence" (each
+    # decision's), "max_failed_steps", "selection_images"} of the acceptance split, or None when the
+    # validation data decided as a whole (confidence 0, MATLAB's rule).
     acceptance: dict[str, Any] | None = None
     time_budget_s: float | None = None  # the wall-clock budget of the whole run, if one was given
     # The budget's fixed shares and the last measured seconds per training image

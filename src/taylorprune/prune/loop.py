@@ -171,6 +171,11 @@ def _search(s: Session) -> StopReason:
             steps.accept(s, iteration, tuned, trace, step.plan)
             increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
             continue
+        failed = sum(not r.meets_threshold for r in history[1:])
+        if s.opts.confidence > 0 and failed >= s.opts.max_failed_steps:
+            s.info.stop_detail = (f"{s.missed(value)}; {failed} steps fell short, as many as a search may at "
+                                  f"{100 * s.opts.confidence:g}% confidence (max_failed_steps)")
+            return StopReason.THRESHOLD
         minimum = s.opts.min_increment
         ends = minimum is None or increment / 2 < minimum * original * (1 - 1e-9)  # a retreat would stop the search
         if not step.extended and (why := timing.worth_extending(s, history, ends)):

@@ -127,6 +127,11 @@ class PruningOptions:
         0.95, allowed=Range(0, 1, high_open=True),
         doc="keep a step only when the one-sided lower bound of its accuracy on a split used for nothing "
             "else, at this confidence, meets the floor (0: MATLAB's rule, the plain validation figure)")
+    max_failed_steps: int = option(
+        4, allowed=Range(1),
+        doc="with a confidence bound, the search stops at this many failed steps (a step fine-tuned again or "
+            "retried smaller after one counts again), and each decision is made at 1 - (1 - confidence) / "
+            "(max_failed_steps + 1), so that the floor holds at the confidence for the search as a whole")
     acceptance_share: float = option(
         0.8, allowed=Range(0, 1, low_open=True, high_open=True),
         doc="share of the validation data used only to accept or reject steps when confidence > 0")
@@ -155,6 +160,19 @@ class PruningOptions:
         if self.channel_multiple is not None:
             return self.channel_multiple
         return 8 if self.time_budget_s is not None else 1
+
+    def decision_confidence(self) -> float:
+        """The level of each acceptance decision (0: MATLAB's plain rule).
+
+        A search tests networks in order, each more pruned than the last, and the first one it
+        keeps that is truly under the floor is the only false acceptance that matters: a search
+        that stopped at its first failed step would hold at ``confidence`` testing every step at
+        that level (fixed-sequence testing). Each failed step after which it tests again (the
+        same network fine-tuned further, a smaller retry, or the final fine-tuning) starts a new
+        such sequence on the same acceptance data, so the risk ``1 - confidence`` is shared out
+        (Bonferroni) over the ``max_failed_steps + 1`` sequences a search may start.
+        """
+        return 0.0 if self.confidence == 0 else 1 - (1 - self.confidence) / (self.max_failed_steps + 1)
 
     def replace(self, **changes: Any) -> PruningOptions:
         return dataclasses.replace(self, **changes)

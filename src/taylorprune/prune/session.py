@@ -172,6 +172,7 @@ def start_session(net: nn.Module, data: DataSource, loss: LossFn, train_opts: Tr
     info.time_budget_s = opts.time_budget_s
     if acceptance is not None:
         info.acceptance = {"images": len(acceptance), "confidence": opts.confidence,
+                           "decision_confidence": opts.decision_confidence(), "max_failed_steps": opts.max_failed_steps,
                            "selection_images": len(train_opts.validation_data)}
     return Session(net, data, loss, train_opts, opts, device, example, cost, distillation, on_iteration,
                    on_fine_tune_epoch, best, best_trace, info, pending, acceptance)

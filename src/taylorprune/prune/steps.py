@@ -76,7 +76,7 @@ def decide(s: Session, net: nn.Module, fine_tuned_value: float) -> Evidence:
         return evidence(s.metric, fine_tuned_value, len(s.val), 0.0)
     with s.timed("acceptance"):
         value = _evaluate(s, net, s.acceptance)
-    return evidence(s.metric, value, len(s.acceptance), s.opts.confidence)
+    return evidence(s.metric, value, len(s.acceptance), s.opts.decision_confidence())
 
 
 def _evaluate(s: Session, net: nn.Module, data: DataSource) -> float:
@@ -99,7 +99,7 @@ def _bounds(proof: Evidence) -> tuple[float | None, float | None]:
 def _figure(s: Session, record: PruningRecord) -> str:
     text = f"validation {s.metric} {record.validation_metric:.4g}"
     if record.validation_low is not None:
-        text += f" ({100 * s.opts.confidence:g}% lower bound {record.validation_low:.4g})"
+        text += f" ({100 * s.opts.decision_confidence():.4g}% lower bound {record.validation_low:.4g})"
     return text
 
 

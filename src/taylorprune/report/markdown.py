@@ -53,10 +53,14 @@ def _evidence_lines(info: PruningInfo, test_value: float | None, threshold: floa
     metric, percent = info.objective_metric, unit(info.objective_metric)
     lines = []
     if accept and accept.get("confidence") and bounds is not None:
-        level = f"{100 * accept['confidence']:g}%"
+        # Runs recorded before decisions were shared out decided at the search's own level.
+        level = f"{100 * accept.get('decision_confidence', accept['confidence']):.4g}%"
+        shared = (f" (the search's {100 * accept['confidence']:g}% shared out over the "
+                  f"{accept['max_failed_steps'] + 1} sequences of decisions its {accept['max_failed_steps']} "
+                  "allowed failed steps may start)") if "max_failed_steps" in accept else ""
         lines.append(f"Decisions: a step was kept when the one-sided {level} lower bound (Wilson) of its {metric} "
-                     f"on {accept['images']:,} acceptance examples met {threshold:g}; those examples were used for "
-                     f"nothing else ({accept['selection_images']:,} other validation examples picked each "
+                     f"on {accept['images']:,} acceptance examples met {threshold:g}{shared}; those examples were "
+                     f"used for nothing else ({accept['selection_images']:,} other validation examples picked each "
                      "fine-tuning's best epoch).")
         if value is not None:
             lines.append(f"Returned network: validation {metric} {value:.4g}{percent} on the acceptance examples, "

@@ -129,7 +129,7 @@ class PruningOptions:
             "else, at this confidence, meets the floor (0: MATLAB's rule, the plain validation figure)")
     max_failed_steps: int = option(
         4, allowed=Range(1),
-        doc="with a confidence bound, the search stops at this many failed steps (a step fine-tuned again or "
+        doc="with confidence > 0, the search stops at this many failed steps (a step fine-tuned again or "
             "retried smaller after one counts again), and each decision is made at 1 - (1 - confidence) / "
             "(max_failed_steps + 1), so that the floor holds at the confidence for the search as a whole")
     acceptance_share: float = option(

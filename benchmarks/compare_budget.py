@@ -43,6 +43,7 @@ from pathlib import Path
 from provenance import write_result  # beside this script
 
 RESULTS = Path(__file__).parent / "results" / "compare_budget.json"
+REPLAYS = ("torch-pruning", "modelopt", "modelopt-budget")  # rows that replay the ours row of their seed
 HERE = Path(__file__).parent
 MATLAB_PUBLISHED = {"row": "matlab-published", "learnables_reduction": 0.215, "test_accuracy": 85.15,
                     "baseline_test_accuracy": 90.24, "note": "MATLAB R2026a example as published, not re-run"}
@@ -109,7 +110,7 @@ def main() -> None:
     parser.add_argument("--json", default=str(RESULTS))
     args = parser.parse_args()
     rows = args.rows.split(",")
-    replays = [r for r in rows if r in ("torch-pruning", "modelopt", "modelopt-budget")]
+    replays = [r for r in rows if r in REPLAYS]
     if replays and "ours" in rows and rows.index("ours") > rows.index(replays[0]):
         parser.error("torch-pruning and the modelopt rows replay the ours row of the same seed: put ours before them")
     path = Path(args.json)

@@ -58,9 +58,9 @@ from taylorprune.train.sources import InMemory
 
 DIVISOR = 8  # channel and feature divisor (ModelOpt's default 32 leaves CIFAR widths almost whole)
 CALIBRATION_BATCHES = 50  # training mini-batches of 128 that recalibrate BN (ModelOpt's data_loader too)
-# Under --time-budget with no image count to match: so many that the deadline ends the fine-tuning
-# (its learning rate then follows the clock alone).
-AS_MANY_AS_FIT = 100 * 45_000
+# Under --time-budget with no image count to match: so many epochs that the deadline ends the
+# fine-tuning (its learning rate then follows the clock alone).
+AS_MANY_AS_FIT_EPOCHS = 100
 RESULTS = Path(__file__).parent / "results" / "modelopt_fastnas.json"
 
 
@@ -202,7 +202,7 @@ def main() -> None:
         searched_test = evaluate(pruned, test, device=torch.device("cpu"))["accuracy"]
     else:
         deadline, held = deadline_after(pruned, args.time_budget, clock_start, selection, len(acceptance) + len(test))
-        images = images or AS_MANY_AS_FIT
+        images = images or AS_MANY_AS_FIT_EPOCHS * len(train)
     tuned, tuning = fine_tune(prepare_model(pruned, torch.device("cpu")), train, selection, images, args.seed,
                               teacher, deadline)
     accepted = evaluate(tuned, acceptance, device=torch.device("cpu"))["accuracy"]

@@ -1,11 +1,12 @@
-"""What each CPU lever costs in time: training precision, distillation, channel widths, scoring, evaluation.
+"""What each CPU lever costs in time: training precision, distillation, channel widths, scoring, evaluation batch.
 
     python benchmarks/cpu_levers.py [--rounds 5] [--json benchmarks/results/cpu_levers.json]
 
 The budget planner needs seconds per training image, per scoring mini-batch and per evaluated
 image on the run's CPU; this measures them for the bundled cifarnet and two 60%-smaller
 versions (the selector's plan on seeded random scores, with channel multiples 1 and 8), in
-fp32 and bf16 autocast, with and without distillation from the unpruned network.
+fp32 and bf16 autocast, with and without distillation from the unpruned network, and evaluated
+in batches of 128 (a CPU's default, train.device.inference_batch) and 1000 (a GPU's).
 
 The machine is shared, so every figure is taken in rounds: each round times every
 configuration once, in a fresh random order, and the JSON keeps, besides the medians, each
@@ -45,6 +46,7 @@ BATCH = 128
 TRAIN_IMAGES = 768  # 6 mini-batches per timed training call
 SCORE_BATCHES = 2  # mini-batches per timed scoring call
 EVAL_IMAGES = 1000
+EVAL_BATCHES = (128, 1000)  # a CPU's default evaluation batch, and a GPU's
 
 
 def smaller(base: nn.Module, multiple: int, share: float = 0.6) -> nn.Module:
@@ -77,9 +79,9 @@ def score_seconds_per_batch(net: nn.Module, data: ImageData) -> float:
     return (time.perf_counter() - start) / SCORE_BATCHES
 
 
-def eval_seconds_per_image(net: nn.Module, data: ImageData, bf16: bool) -> float:
+def eval_seconds_per_image(net: nn.Module, data: ImageData, bf16: bool, batch: int) -> float:
     start = time.perf_counter()
-    evaluate(net, data.subset(torch.arange(EVAL_IMAGES)), device=torch.device("cpu"), bf16=bf16)
+    evaluate(net, data.subset(torch.arange(EVAL_IMAGES)), mini_batch_size=batch, device=torch.device("cpu"), bf16=bf16)
     return (time.perf_counter() - start) / EVAL_IMAGES
 
 
@@ -91,8 +93,8 @@ def configurations(nets: dict[str, nn.Module], teacher: nn.Module) -> dict[str, 
         out[label] = ("train", net, bf16, teacher if distil else None)
     for name, net in nets.items():
         out[f"score {name}"] = ("score", net)
-        for bf16 in (False, True):
-            out[f"eval {name} {'bf16' if bf16 else 'fp32'}"] = ("eval", net, bf16)
+        for bf16, batch in itertools.product((False, True), EVAL_BATCHES):
+            out[f"eval {name} {'bf16' if bf16 else 'fp32'} batch {batch}"] = ("eval", net, bf16, batch)
     return out
 
 

@@ -16,7 +16,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     data_args(p)
     p.add_argument("--split", choices=("test", "train"), default="test", help="which split to score")
     p.add_argument("--execution-environment", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--batch-size", type=int, default=1000, help="images per inference batch")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per inference batch (default: 1000 on a GPU, 128 on a CPU)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from .. import distributed
 from ..errors import InputError, first_line
 from ..losses import LossFn, resolve_loss
 from ..outputs import main_output, to_float32
-from .device import autocast, resolve_device, use_bf16
+from .device import autocast, inference_batch, resolve_device, use_bf16
 from .metrics import Context, MetricLike, bind, check_metrics, metric_name, with_loss
 from .sources import DataSource, InMemory, as_source
 
@@ -24,13 +24,14 @@ def evaluate(
     *,
     metrics: Sequence[MetricLike] = ("accuracy",),
     loss: str | LossFn = "crossentropy",
-    mini_batch_size: int = 1000,
+    mini_batch_size: int | None = None,
     device: torch.device | None = None,
     bf16: bool | None = None,
     workers: int = 0,
 ) -> dict[str, float]:
     """The loss and every metric in ``metrics`` on ``data``, in eval mode; restores the mode.
 
+    ``mini_batch_size`` defaults to the device's (train.device.inference_batch).
     Under torchrun each rank scores a contiguous 1/W of ``data`` (a DataLoader: whatever its
     sampler gives the rank) and the metrics' states are gathered, so every rank must call
     this, and every rank gets the same figures.
@@ -46,7 +47,7 @@ def evaluate(
     bound = None
     order = torch.arange(len(source)).tensor_split(distributed.world_size())[distributed.rank()]
     try:
-        for x, y in source.batches(order, mini_batch_size):
+        for x, y in source.batches(order, mini_batch_size or inference_batch(device)):
             with autocast(device, bf16):
                 out = to_float32(net(x))
             if bound is None:
@@ -66,7 +67,7 @@ def test_net(
     metric: MetricLike = "accuracy",
     *,
     loss: str | LossFn = "crossentropy",
-    mini_batch_size: int = 1000,
+    mini_batch_size: int | None = None,
     execution_environment: str = "auto",
     workers: int = 0,
 ) -> float:

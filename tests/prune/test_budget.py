@@ -49,6 +49,15 @@ def test_first_step_gets_the_nominal_step_and_a_faster_network_more_images() -> 
     assert plan(b, 10, faster, CIFAR, steps_done=0).step_images == pytest.approx(2 * first.step_images, abs=1)
 
 
+def test_a_last_chance_early_in_the_run_gets_half_of_all_the_time_left_after_its_fixed_costs() -> None:
+    b = start_budget(900, 10, CPU, CIFAR)
+    p = plan(b, 100, CPU, CIFAR, steps_done=2)
+    free = 900 - 100 - budget.end_seconds(CPU, CIFAR, 900)
+    fixed, final_fixed = budget.step_fixed_seconds(CPU, CIFAR), budget.evaluation_seconds(CPU, CIFAR)
+    assert p.last_images == int(budget.LAST_STEP_SHARE * (free - fixed - final_fixed) / CPU.train_image_s)
+    assert p.last_images > 4 * p.step_images  # far more than a planned step, with most of the run ahead
+
+
 def test_before_any_fine_tuning_a_training_image_is_estimated_from_evaluation() -> None:
     unmeasured = Costs(eval_image_s=2e-4)
     b = start_budget(900, 10, unmeasured, CIFAR)
@@ -66,6 +75,7 @@ def test_after_the_planned_steps_a_last_step_takes_half_of_the_final_fine_tuning
     assert p.final_images == int((900 - late - end - final_fixed) / CPU.train_image_s)
     assert p.step_images == int(budget.LAST_STEP_SHARE * (900 - late - end - fixed - final_fixed) / CPU.train_image_s)
     assert p.step_images > b.step_s / CPU.train_image_s, "longer than a planned step"
+    assert p.last_images == p.step_images  # what a last chance gets at any time
 
 
 def test_when_half_the_final_fine_tuning_buys_less_than_a_planned_step_all_of_it_goes_there() -> None:

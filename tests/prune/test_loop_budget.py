@@ -75,9 +75,10 @@ def test_a_budgeted_run_fine_tunes_steps_on_planned_images_and_ends_with_a_final
 
 
 def _fixed_plan(s):
-    """Two mini-batches per step for four steps, then the final fine-tuning: a plan no clock changes."""
+    """Two mini-batches per step for four steps (three for a last chance), then the final
+    fine-tuning: a plan no clock changes."""
     done = len(s.info.pruning_history) - 1
-    return budget.Plan(64 if done < 4 else 0, 64, 1000.0 - timing.elapsed(s))
+    return budget.Plan(64 if done < 4 else 0, 64, 1000.0 - timing.elapsed(s), last_images=96)
 
 
 def _checkpoints(trained, **request):
@@ -164,6 +165,7 @@ def test_a_step_that_falls_short_by_less_than_it_lost_is_fine_tuned_again_not_ro
     h = info.pruning_history
     assert [r.meets_threshold for r in h[1:4]] == [True, False, True]
     assert h[3].learnables == h[2].learnables < h[1].learnables  # the same network, trained further, accepted
+    assert h[3].fine_tuning_images == 64  # a planned step's images: a smaller retry could still follow
     assert len(info.plans) == 3 and info.learnables == h[-1].learnables
 
 
@@ -201,3 +203,4 @@ def test_a_step_whose_retreat_would_stop_the_search_is_fine_tuned_again_while_ti
     h = info.pruning_history
     assert [r.meets_threshold for r in h[1:4]] == [True, False, True]
     assert h[3].learnables == h[2].learnables < h[1].learnables  # the same network, trained further, accepted
+    assert h[3].fine_tuning_images == 96  # the last chance trains as long as a last step

@@ -21,7 +21,9 @@ fewer. Planned steps end when another step's fixed costs and ``MIN_STEP_SHARE`` 
 fine-tuning no longer fit before the reserve. Then, while ``LAST_STEP_SHARE`` of what the
 final fine-tuning could have still buys a planned step's images, one more step takes that
 share: near the floor, a step judged after a longer fine-tuning than the others is the one
-most likely to pass. The rest goes to the final fine-tuning. Everything here is arithmetic
+most likely to pass. A failed step that is the search's last chance (a smaller retry would
+stop it) is fine-tuned again on that share too, whenever it comes. The rest goes to the final
+fine-tuning. Everything here is arithmetic
 on numbers (no clocks, no tensors), so it is tested exactly.
 """
 
@@ -90,6 +92,7 @@ class Plan:
     step_images: int  # fine-tuning images of the next pruning step; 0: no step fits, go to the final fine-tuning
     final_images: int  # fine-tuning images a final fine-tuning starting now could have (all the time left)
     left_s: float  # seconds until the budget ends
+    last_images: int = 0  # a last step's or a last chance's: LAST_STEP_SHARE of the time left after its fixed costs
 
 
 def end_seconds(costs: Costs, sizes: Sizes, total_s: float) -> float:
@@ -135,12 +138,12 @@ def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_
     even = (free - budget.final_s) / remaining - fixed
     step_s = min(budget.step_s, even)
     final = _images(free - final_fixed, per_image)
+    last = _images(LAST_STEP_SHARE * (free - fixed - final_fixed), per_image)
     if budget.step_s <= 0:
         return Plan(0, final, left)
     if step_s < MIN_STEP_SHARE * budget.step_s:
-        last = _images(LAST_STEP_SHARE * (free - fixed - final_fixed), per_image)
-        return Plan(last if last >= _images(budget.step_s, per_image) else 0, final, left)
-    return Plan(_images(step_s, per_image), final, left)
+        return Plan(last if last >= _images(budget.step_s, per_image) else 0, final, left, last)
+    return Plan(_images(step_s, per_image), final, left, last)
 
 
 def next_increment(step: float, margin: float, drop: float, *, minimum: float, maximum: float) -> float:

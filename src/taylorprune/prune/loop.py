@@ -155,7 +155,7 @@ def _search(s: Session) -> StopReason:
         stop = _stop_before(s, iteration, removed, goal)
         if stop is not None:
             return stop
-        images = timing.step_images(s)
+        images = timing.step_images(s) if extension is None else timing.extension_images(s, extension.last_chance)
         if images == 0:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
             return StopReason.TIME
@@ -179,7 +179,7 @@ def _search(s: Session) -> StopReason:
         minimum = s.opts.min_increment
         ends = minimum is None or increment / 2 < minimum * original * (1 - 1e-9)  # a retreat would stop the search
         if not step.extended and (why := timing.worth_extending(s, history, ends)):
-            extension = steps.Step(tuned, step.plan, extended=True)
+            extension = steps.Step(tuned, step.plan, extended=True, last_chance=ends)
             s.log(f"  fine-tuning the same network further before retreating: {why}")
             continue
         if ends:

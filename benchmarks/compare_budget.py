@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import threading
@@ -58,7 +59,7 @@ def command(row: str, seed: int, args: argparse.Namespace, out: Path) -> list[st
         held = ["--time-budget", args.budget] if row == "modelopt-budget" else []
         return [sys.executable, str(HERE / "modelopt_fastnas.py"), "--data", args.data, "--like", str(ours),
                 "--seed", str(seed), *held, "--out", str(out), "--json", str(out / "provenance.json")]
-    extra = ["--confidence", "0"] if row == "ours-matlab-rule" else []
+    extra = (["--confidence", "0"] if row == "ours-matlab-rule" else []) + shlex.split(args.prune_args)
     return [sys.executable, "-m", "taylorprune", "prune", "--model", "cifarnet", "--pretrained", "--data", args.data,
             "--time-budget", args.budget, "--seed", str(seed), "--validation-seed", "0", *extra, "--out", str(out),
             "--force", "--quiet"]
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds of every row")
     parser.add_argument("--rows", default="ours,ours-matlab-rule,torch-pruning,modelopt")
     parser.add_argument("--budget", default="15m", help="--time-budget of the ours rows")
+    parser.add_argument("--prune-args", default="", help="more flags for the ours rows (a lever to measure), "
+                        "e.g. '--distillation-weight 0'")
     parser.add_argument("--out", default="runs/compare-budget")
     parser.add_argument("--json", default=str(RESULTS))
     args = parser.parse_args()

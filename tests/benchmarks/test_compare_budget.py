@@ -1,22 +1,14 @@
 """compare_budget.py: each row's command line (running a row takes 15 minutes, so only the commands here)."""
 
 import argparse
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture
-def script(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import compare_budget
-
-    yield compare_budget
-    for name in ("compare_budget", "provenance"):
-        sys.modules.pop(name, None)
+def script(benchmark_script):
+    return benchmark_script("compare_budget")
 
 
 def args(**kw):

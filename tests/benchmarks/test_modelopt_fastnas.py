@@ -3,8 +3,6 @@ deadline under a time budget reserved the way ours reserves its end (ModelOpt it
 only by the search, so these run without it)."""
 
 import argparse
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,17 +11,10 @@ from torch import nn
 from taylorprune.data import ImageData
 from taylorprune.prune import budget
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture
-def script(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import modelopt_fastnas
-
-    yield modelopt_fastnas
-    for name in ("modelopt_fastnas", "provenance"):
-        sys.modules.pop(name, None)
+def script(benchmark_script):
+    return benchmark_script("modelopt_fastnas")
 
 
 def test_splits_partition_the_held_out_images_like_the_loop(script, monkeypatch):

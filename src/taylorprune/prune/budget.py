@@ -23,8 +23,8 @@ final fine-tuning could have still buys a planned step's images, one more step t
 share: near the floor, a step judged after a longer fine-tuning than the others is the one
 most likely to pass. A failed step that is the search's last chance (a smaller retry would
 stop it) is fine-tuned again on that share too, whenever it comes. The rest goes to the final
-fine-tuning. Everything here is arithmetic
-on numbers (no clocks, no tensors), so it is tested exactly.
+fine-tuning. Everything here is arithmetic on numbers (no clocks, no tensors), so it is
+tested exactly.
 """
 
 from __future__ import annotations

@@ -204,3 +204,14 @@ def test_a_step_whose_retreat_would_stop_the_search_is_fine_tuned_again_while_ti
     assert [r.meets_threshold for r in h[1:4]] == [True, False, True]
     assert h[3].learnables == h[2].learnables < h[1].learnables  # the same network, trained further, accepted
     assert h[3].fine_tuning_images == 96  # the last chance trains as long as a last step
+
+
+def test_a_search_that_stops_names_the_figure_and_the_bound_that_decided(trained, monkeypatch):
+    # 86.2% of 4,000 acceptance images is above a floor of 85, but its 99% lower bound is not
+    real = steps_module.decide
+    monkeypatch.setattr(steps_module, "decide", lambda s, net, value: real(s, net, value) if not s.info.pruning_history
+                        else evidence("accuracy", 86.2, 4000, 0.99))
+    _, info = run_pruning(trained, validation_threshold=85.0, learnables_reduction_increment=0.1, min_increment=0.05)
+    low = 100 * wilson_bounds(3448, 4000, 0.99)[0]
+    assert info.stop_reason == StopReason.THRESHOLD
+    assert info.stop_detail.startswith(f"validation accuracy 86.2 (lower bound {low:.4g}) below the floor 85")

@@ -171,9 +171,10 @@ def _search(s: Session) -> StopReason:
             steps.accept(s, iteration, tuned, trace, step.plan)
             increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
             continue
+        why_not = s.missed(rec.validation_metric, rec.validation_low)  # the figure and bound that decided
         failed = sum(not r.meets_threshold for r in history[1:])
         if s.opts.confidence > 0 and failed >= s.opts.max_failed_steps:
-            s.info.stop_detail = (f"{s.missed(value)}; {failed} steps fell short, as many as a search may at "
+            s.info.stop_detail = (f"{why_not}; {failed} steps fell short, as many as a search may at "
                                   f"{100 * s.opts.confidence:g}% confidence (max_failed_steps)")
             return StopReason.THRESHOLD
         minimum = s.opts.min_increment
@@ -183,7 +184,7 @@ def _search(s: Session) -> StopReason:
             s.log(f"  fine-tuning the same network further before retreating: {why}")
             continue
         if ends:
-            s.info.stop_detail = s.missed(value)
+            s.info.stop_detail = why_not
             return StopReason.THRESHOLD
         increment /= 2  # roll back to the best network and try a smaller step
         s.log(f"  retrying from the last network that met the threshold with a "

@@ -171,7 +171,7 @@ def _search(s: Session) -> StopReason:
             steps.accept(s, iteration, tuned, trace, step.plan)
             increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
             continue
-        why_not = s.missed(rec.validation_metric, rec.validation_low)  # the figure and bound that decided
+        why_not = s.missed(rec)
         failed = sum(not r.meets_threshold for r in history[1:])
         if s.opts.confidence > 0 and failed >= s.opts.max_failed_steps:
             s.info.stop_detail = (f"{why_not}; {failed} steps fell short, as many as a search may at "
@@ -212,7 +212,7 @@ def _finish(s: Session, start: float) -> None:
     split = info.time_split
     split["other"] = max(info.elapsed_s - sum(v for k, v in split.items() if k != "other"), 0.0)
     if info.stop_reason == StopReason.UNMET:
-        info.stop_detail = f"unpruned network: {s.missed(info.pruning_history[0].validation_metric)}"
+        info.stop_detail = f"unpruned network: {s.missed(info.pruning_history[0])}"
     if info.stop_reason == StopReason.USER and not info.pruning_history:
         info.stop_detail = "before the unpruned network was evaluated"
     s.log(f"stopped: {info.stop_reason.value if info.stop_reason else ''} {info.stop_detail}".rstrip())

@@ -114,13 +114,14 @@ class Session:
         """How the threshold reads in the log: "floor 85" or "ceiling 8"."""
         return f"{'floor' if self.higher_is_better else 'ceiling'} {self.opts.validation_threshold:g}"
 
-    def missed(self, value: float, low: float | None = None) -> str:
-        """Why a figure fails the threshold, e.g. "validation rmse 12.3 above the ceiling 8"; with
-        ``low``, the lower confidence bound that decided: "validation accuracy 86.2 (lower bound
-        84.88) below the floor 85"."""
+    def missed(self, record: PruningRecord) -> str:
+        """Why a recorded network fails the threshold, in the figure that decided: e.g. "validation
+        rmse 12.3 above the ceiling 8", or with a confidence bound "validation accuracy 86.2
+        (lower bound 84.88) below the floor 85"."""
         side = "below the" if self.higher_is_better else "above the"
+        low = record.validation_low
         bound = "" if low is None else f" (lower bound {low:.4g})"
-        return f"validation {self.metric} {value:.4g}{bound} {side} {self.bound}"
+        return f"validation {self.metric} {record.validation_metric:.4g}{bound} {side} {self.bound}"
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[None]:

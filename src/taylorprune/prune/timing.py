@@ -71,9 +71,9 @@ def extension_images(s: Session, last_chance: bool) -> int | None:
     A planned step's, or when it is the search's last chance (a smaller retry would stop the
     search) a last step's share of the time left, if that is more: otherwise the search ends
     and all of that time goes to the final fine-tuning of a larger network. On a 2-core AVX2
-    CPU, where a planned step trains on 6,000-9,000 images, a last chance on a planned step's
-    images fell 0.22 points short (its bound against the floor) and the search stopped at 31.6%
-    fewer learnables with over 6 of its 15 minutes left for the final fine-tuning.
+    CPU, in a run whose planned steps trained on 6,200-8,300 images, a last chance on a planned
+    step's images fell 0.22 points short (its bound against the floor) and the search stopped at
+    31.6% fewer learnables with over 6 of its 15 minutes left for the final fine-tuning.
     """
     images = step_images(s)
     if images is None or not last_chance:

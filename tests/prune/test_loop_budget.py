@@ -206,6 +206,16 @@ def test_a_step_whose_retreat_would_stop_the_search_is_fine_tuned_again_while_ti
     assert h[3].fine_tuning_images == 96  # the last chance trains as long as a last step
 
 
+def test_once_one_more_failure_would_stop_the_search_every_step_trains_as_long_as_a_last_step(trained, monkeypatch):
+    # 50: 30 short of 80 after losing 50, rolled back; with max_failed_steps=2 the next failure stops the search
+    _scripted_decisions(monkeypatch, [100.0, 50.0, 90.0], baseline=100.0)
+    _, info = run_pruning(trained, validation_threshold=80.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.95, max_failed_steps=2)
+    h = info.pruning_history
+    assert [r.meets_threshold for r in h[1:5]] == [True, False, True, True]
+    assert [r.fine_tuning_images for r in h[1:5]] == [64, 64, 96, 96]  # planned until one failure is left
+
+
 def test_a_search_that_stops_names_the_figure_and_the_bound_that_decided(trained, monkeypatch):
     # 86.2% of 4,000 acceptance images is above a floor of 85, but its 99% lower bound is not
     real = steps_module.decide

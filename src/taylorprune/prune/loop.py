@@ -155,7 +155,9 @@ def _search(s: Session) -> StopReason:
         stop = _stop_before(s, iteration, removed, goal)
         if stop is not None:
             return stop
-        images = timing.step_images(s) if extension is None else timing.extension_images(s, extension.last_chance)
+        failed = sum(not r.meets_threshold for r in history[1:])
+        final_failure = s.opts.confidence > 0 and failed + 1 >= s.opts.max_failed_steps  # a failure would stop it
+        images = timing.step_images(s, last_chance=final_failure or (extension is not None and extension.last_chance))
         if images == 0:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
             return StopReason.TIME
@@ -163,6 +165,9 @@ def _search(s: Session) -> StopReason:
         extension = None
         if step is None:
             return StopReason.NOTHING_LEFT
+        if final_failure and images:
+            s.log(f"  {failed} of {s.opts.max_failed_steps} failed steps spent, so this step is the search's last "
+                  f"chance: it fine-tunes on a last step's share, {images:,} images")
         tuned, value, diverged = steps.fine_tune(s, iteration, step, images=images)
         if diverged:
             return StopReason.DIVERGED
@@ -172,7 +177,7 @@ def _search(s: Session) -> StopReason:
             increment = timing.next_increment(s, increment, original, history)  # few steps: sized by the margin
             continue
         why_not = s.missed(rec)
-        failed = sum(not r.meets_threshold for r in history[1:])
+        failed += 1
         if s.opts.confidence > 0 and failed >= s.opts.max_failed_steps:
             s.info.stop_detail = (f"{why_not}; {failed} steps fell short, as many as a search may at "
                                   f"{100 * s.opts.confidence:g}% confidence (max_failed_steps)")

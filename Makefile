@@ -1,6 +1,6 @@
 # Set-up and the two quick-start commands. `make prune` runs the main job, `make test` the tests
-# (ruff, mypy, the whole suite); `make check` is the quick edit-test loop (the suite without
-# the tests marked slow).
+# (ruff, mypy, the whole suite, one pytest worker per core); `make check` is the quick edit-test
+# loop (the suite without the tests marked slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -27,10 +27,10 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 check: lint typecheck
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n auto -m "not slow"
 
 prune: setup
 	$(BIN)/taylorprune prune --model cifarnet --pretrained $(DATA_FLAG) --time-budget $(TIME_BUDGET) --out runs/quickstart --force

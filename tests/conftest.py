@@ -1,6 +1,9 @@
 """Fixtures shared across test folders (helpers without fixtures live in tests/fixtures.py)."""
 
+import os
+
 import pytest
+import torch
 from PIL import Image
 
 from tests.fixtures import colour_blobs
@@ -26,6 +29,14 @@ SLOW = (
     "tests/test_cli.py::test_a_budgeted_prune_reports_its_budget_and_time_split",
     "tests/prune/test_latency.py::test_cost_in_latency_counts_steps_and_goal_in_time",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test`: a worker per core) each worker gets its share of the cores,
+    so that the workers' thread pools do not fight over them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max((os.cpu_count() or 1) // workers, 1))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -179,6 +179,19 @@ def test_an_extension_that_still_falls_short_is_rolled_back_to_a_smaller_step(tr
     assert h[2].learnables < h[4].learnables < h[1].learnables  # then half the step from the best network
 
 
+def test_a_step_kept_on_its_second_fine_tuning_sizes_the_next_by_its_first_look(trained, monkeypatch):
+    # 95: 5 lost on a 4% step, so 6% next; 78 falls 2 short after losing 17 and is fine-tuned
+    # again to 96, above the network before it. The next step is sized by the 17 its first
+    # look lost (about 2.8%), not doubled as if the step had cost nothing (12%).
+    _scripted_decisions(monkeypatch, [95.0, 78.0, 96.0, 90.0], baseline=100.0)
+    _, info = run_pruning(trained, validation_threshold=80.0, learnables_reduction_increment=0.04,
+                          learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0, channel_multiple=1)
+    h = info.pruning_history
+    assert [r.meets_threshold for r in h[1:5]] == [True, False, True, True]
+    steps = [b.learnables_reduction - a.learnables_reduction for a, b in zip(h[:-1], h[1:], strict=True)]
+    assert steps[2] == 0 and steps[3] < steps[1]  # the same network again, then a smaller step
+
+
 def test_without_a_budget_a_failed_step_is_rolled_back_at_once(trained, monkeypatch):
     _scripted_decisions(monkeypatch, [60.0, 45.0, 58.0])
     _, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.2,

@@ -22,9 +22,9 @@ fine-tuning no longer fit before the reserve. Then, while ``LAST_STEP_SHARE`` of
 final fine-tuning could have still buys a planned step's images, one more step takes that
 share: near the floor, a step judged after a longer fine-tuning than the others is the one
 most likely to pass. A step that is the search's last chance (a smaller retry would stop it,
-or one more failed step would) is fine-tuned on that share too, whenever it comes. The rest goes to the final
-fine-tuning. Everything here is arithmetic on numbers (no clocks, no tensors), so it is
-tested exactly.
+or one more failed step would) is fine-tuned on that share too, whenever it comes. The rest
+goes to the final fine-tuning. Everything here is arithmetic on numbers (no clocks, no
+tensors), so it is tested exactly.
 """
 
 from __future__ import annotations

@@ -157,7 +157,8 @@ def _search(s: Session) -> StopReason:
             return stop
         failed = sum(not r.meets_threshold for r in history[1:])
         final_failure = s.opts.confidence > 0 and failed + 1 >= s.opts.max_failed_steps  # a failure would stop it
-        images = timing.step_images(s, last_chance=final_failure or (extension is not None and extension.last_chance))
+        last_chance = final_failure or (extension is not None and _retreat_stops(s, increment, original))
+        images = timing.step_images(s, last_chance=last_chance)
         if images == 0:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
             return StopReason.TIME
@@ -167,7 +168,7 @@ def _search(s: Session) -> StopReason:
             return StopReason.NOTHING_LEFT
         if final_failure and images:
             s.log(f"  {failed} of {s.opts.max_failed_steps} failed steps spent, so this step is the search's last "
-                  f"chance: it fine-tunes on a last step's share, {images:,} images")
+                  f"chance: it fine-tunes on {images:,} images, at least a last step's share")
         tuned, value, diverged = steps.fine_tune(s, iteration, step, images=images)
         if diverged:
             return StopReason.DIVERGED
@@ -182,10 +183,9 @@ def _search(s: Session) -> StopReason:
             s.info.stop_detail = (f"{why_not}; {failed} steps fell short, as many as a search may at "
                                   f"{100 * s.opts.confidence:g}% confidence (max_failed_steps)")
             return StopReason.THRESHOLD
-        minimum = s.opts.min_increment
-        ends = minimum is None or increment / 2 < minimum * original * (1 - 1e-9)  # a retreat would stop the search
+        ends = _retreat_stops(s, increment, original)
         if not step.extended and (why := timing.worth_extending(s, history, ends)):
-            extension = steps.Step(tuned, step.plan, extended=True, last_chance=ends)
+            extension = steps.Step(tuned, step.plan, extended=True)
             s.log(f"  fine-tuning the same network further before retreating: {why}")
             continue
         if ends:
@@ -195,6 +195,13 @@ def _search(s: Session) -> StopReason:
         s.log(f"  retrying from the last network that met the threshold with a "
               f"{100 * increment / original:.2f}% step")
     raise AssertionError("unreachable")
+
+
+def _retreat_stops(s: Session, increment: float, original: float) -> bool:
+    """Whether a failed step of ``increment`` ends the search rather than retrying at half of it
+    (under ``min_increment``, or no retries at all: MATLAB's rule)."""
+    minimum = s.opts.min_increment
+    return minimum is None or increment / 2 < minimum * original * (1 - 1e-9)
 
 
 def _stop_before(s: Session, iteration: int, removed: float, goal: float) -> StopReason | None:

@@ -37,7 +37,6 @@ class Step(NamedTuple):
     plan: Plan
     resume: TrainingState | None = None  # a checkpointed, part-done fine-tuning of this step
     extended: bool = False  # a step that fell short, fine-tuned again (it is not extended twice)
-    last_chance: bool = False  # extended because a smaller retry would stop the search (it trains longer)
 
 
 def baseline(s: Session) -> PruningRecord:

@@ -124,8 +124,8 @@ def next_increment(s: Session, increment: float, original: float, history: list[
     if s.budget is None:
         return increment
     before, last = [r for r in history if r.meets_threshold][-2:]
-    first_look = history[-2] if len(history) > 2 and not history[-2].meets_threshold and \
-        history[-2].learnables == last.learnables else last
+    look = history[-2]  # the first look at ``last``'s network when ``last`` is its second
+    first_look = look if not look.meets_threshold and look.learnables == last.learnables else last
     sign = 1.0 if s.higher_is_better else -1.0
     margin = sign * (_cautious(last) - s.opts.validation_threshold)
     drop = sign * (_cautious(before) - _cautious(first_look))

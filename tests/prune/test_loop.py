@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -250,3 +252,15 @@ def test_without_validation_data_the_default_split_fits_the_data(trained, images
     assert info.stop_reason == StopReason.GOAL
     expected = default_validation_size(images)
     assert f"validation: {expected:,} of the {images:,} training examples (default: 10%" in capsys.readouterr().out
+
+
+def test_every_retry_removes_less_than_the_step_it_retries_though_blocks_are_coarse(trained):
+    base = evaluate(trained, VAL)["loss"]
+    _, info = run_pruning(trained, validation_threshold=base * 1.02, learnables_reduction_increment=0.4,
+                          options=tiny_options(initial_learn_rate=1e-9, objective_metric_name="loss"),
+                          min_increment=0.01, channel_multiple=4, confidence=0.0)
+    attempts = info.pruning_history[1:]
+    retries = [(a.learnables, b.learnables) for a, b in itertools.pairwise(attempts) if not a.meets_threshold]
+    assert len(retries) >= 2 and all(after > failed for failed, after in retries), retries
+    # The last failed step was one block of 4 channels, the smallest any group offers (min_increment is lower).
+    assert info.stop_reason == StopReason.THRESHOLD and "no smaller step is possible" in info.stop_detail

@@ -53,3 +53,24 @@ def test_blocks_of_a_group_are_taken_in_order_and_never_below_the_multiple():
     narrow = Candidate(torch.tensor([3.0, 1.0, 2.0]), torch.ones(3))
     assert [b[1] for b in blocks(narrow, 8)] == [[1], [2]], "narrower than the multiple: channel by channel"
     assert blocks(Candidate(torch.ones(16), torch.zeros(16)), 8) == [], "saves nothing: never chosen"
+
+
+def _groups(*costs_per_channel: float) -> dict[int, Candidate]:
+    """Width-16 groups (one block of 8 each), the first the least important per cost."""
+    return {i: Candidate(torch.full((16,), float(i + 1)) * cost, torch.full((16,), cost))
+            for i, cost in enumerate(costs_per_channel)}
+
+
+def test_a_block_that_would_overshoot_is_passed_over_for_smaller_ones_that_land_on_the_target():
+    plan, removed = select_channels(_groups(4, 4, 1), target=40, multiple=8)  # blocks of 32, 32, 8
+    assert sorted(plan) == [0, 2] and removed == 40, "the second 32 would overshoot by 24: the 8 lands on 40"
+
+
+def test_a_retry_removes_less_than_the_step_it_retries():
+    plan, removed = select_channels(_groups(8, 1, 1, 1, 1), target=32, multiple=8)
+    assert plan == {0: list(range(8))} and removed == 64, "without a limit the best block is nearest"
+    plan, removed = select_channels(_groups(8, 1, 1, 1, 1), target=32, multiple=8, below=64)
+    assert 0 not in plan and removed == 32
+    plan, removed = select_channels(_groups(8, 2), target=4, multiple=8, below=64)
+    assert plan == {1: list(range(8))} and removed == 16, "none fits the target: the nearest under the limit"
+    assert select_channels(_groups(8, 2), target=4, multiple=8, below=16) == ({}, 0.0), "none is smaller"

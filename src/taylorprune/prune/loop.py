@@ -9,6 +9,7 @@ the time budget's bookkeeping in prune/timing.py.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from typing import Any
 
@@ -162,8 +163,14 @@ def _search(s: Session) -> StopReason:
         if images == 0:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
             return StopReason.TIME
-        step = extension or steps.resumed_step(s, iteration) or steps.prune_step(s, iteration, min(increment, goal - removed))
+        below = _retry_limit(s)
+        step = extension or steps.resumed_step(s, iteration) or \
+            steps.prune_step(s, iteration, min(increment, goal - removed), below=below)
         extension = None
+        if step is None and below < math.inf:
+            s.info.stop_detail = (f"{s.missed(history[-1])}; no smaller step is possible (each group's next "
+                                  f"{s.opts.kept_multiple()} channels remove at least as much)")
+            return StopReason.THRESHOLD
         if step is None:
             return StopReason.NOTHING_LEFT
         if final_failure and images:
@@ -202,6 +209,14 @@ def _retreat_stops(s: Session, increment: float, original: float) -> bool:
     (under ``min_increment``, or no retries at all: MATLAB's rule)."""
     minimum = s.opts.min_increment
     return minimum is None or increment / 2 < minimum * original * (1 - 1e-9)
+
+
+def _retry_limit(s: Session) -> float:
+    """What the next step must remove less of: after a failed step, what that step removed (a
+    retry is smaller than what it retries, though the selector's blocks be coarse); else no limit.
+    Read from the history, so a resumed run sets the same limit."""
+    last = s.info.pruning_history[-1]
+    return math.inf if last.meets_threshold else s.cost.size(s.last_accepted) - s.cost.size(last)
 
 
 def _stop_before(s: Session, iteration: int, removed: float, goal: float) -> StopReason | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,8 +19,8 @@ class Candidate:
     min_keep: int = 1  # channels that must remain (never empty a group)
 
 
-def select_channels(candidates: Mapping[int, Candidate], target: float,
-                    multiple: int = 1) -> tuple[dict[int, list[int]], float]:
+def select_channels(candidates: Mapping[int, Candidate], target: float, multiple: int = 1,
+                    below: float = math.inf) -> tuple[dict[int, list[int]], float]:
     """Greedy global choice by score / cost until about ``target`` of the cost is removed.
 
     Returns the plan {group id: channel indices} and the cost it removes counted by
@@ -29,25 +30,37 @@ def select_channels(candidates: Mapping[int, Candidate], target: float,
 
     With ``multiple`` > 1 the choice is made in blocks (see blocks) so every group keeps a
     multiple of that many channels: on the CPU such widths fine-tune 1.5-2x faster (docs/speed.md).
-    The step then ends at the block that brings it closest to ``target`` (at least one block),
-    so a small step stays small instead of growing to whole blocks in every group it touches.
+    A block that would overshoot ``target`` by more than the step still falls short, or bring the
+    step to ``below`` (a retry's limit: what the step that failed removed), is passed over with
+    the rest of its group (whose blocks come in order), and the next best per cost is tried: a
+    step lands near its target rather than a block short, and a retry is smaller than the step
+    it retries. Blocks are coarse (8 channels of cifarnet's last residual stream are 8.6% of its
+    learnables); a step that fits none takes the first block nearest its target that is under
+    ``below``, and with none under it, nothing.
     """
     if multiple == 1:
-        return _by_channel(candidates, target)
-    queues = {gid: blocks(c, multiple) for gid, c in candidates.items()}
-    heap = [(q[0][0], gid, 0) for gid, q in queues.items() if q]
+        return _by_channel(candidates, target)  # a channel is small: half the target is a smaller step
+    queues = {gid: q for gid, c in candidates.items() if (q := blocks(c, multiple))}
+    if not queues or target <= 0:
+        return {}, 0.0
+    heap = [(q[0][0], gid, 0) for gid, q in queues.items()]
     heapq.heapify(heap)
     plan: dict[int, list[int]] = {}
     removed = 0.0
     while heap and removed < target:
         _, gid, k = heapq.heappop(heap)
         _, channels, cost = queues[gid][k]
-        if removed and removed + cost - target > target - removed:
-            break
+        if removed + cost >= below or removed + cost - target > target - removed:
+            continue
         plan.setdefault(gid, []).extend(channels)
         removed += cost
         if k + 1 < len(queues[gid]):
             heapq.heappush(heap, (queues[gid][k + 1][0], gid, k + 1))
+    fits = [gid for gid, q in queues.items() if q[0][2] < below]
+    if not plan and fits:
+        gid = min(fits, key=lambda g: (abs(queues[g][0][2] - target), queues[g][0][0]))
+        _, channels, removed = queues[gid][0]
+        plan[gid] = channels
     return {gid: sorted(ix) for gid, ix in plan.items()}, removed
 
 

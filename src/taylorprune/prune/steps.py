@@ -103,8 +103,9 @@ def _figure(s: Session, record: PruningRecord) -> str:
     return text
 
 
-def prune_step(s: Session, iteration: int, target: float) -> Step | None:
-    """Score, select and remove about ``target`` (cost units) from the best network; None if nothing can go."""
+def prune_step(s: Session, iteration: int, target: float, below: float = math.inf) -> Step | None:
+    """Score, select and remove about ``target`` (cost units), and less than ``below``, from the best
+    network; None if nothing can go."""
     with s.timed("surgery"):
         cg = s.best_trace or graph.trace_channels(s.best, (s.example,))
         points = score_points(cg, s.opts.layer_names)
@@ -119,7 +120,7 @@ def prune_step(s: Session, iteration: int, target: float) -> Step | None:
         candidates = candidates_from_graph(cg, scores, s.cost.per_channel(s.best, cg, scores, current))
 
         def choose(amount: float) -> Plan:
-            return select_channels(candidates, math.ceil(amount), s.opts.kept_multiple())[0]
+            return select_channels(candidates, math.ceil(amount), s.opts.kept_multiple(), below)[0]
 
         step = s.cost.step(s.best, cg, choose, target, current)
     if step is None:

@@ -44,6 +44,9 @@ class Cost(ABC):
     goal_reason: ClassVar[StopReason] = StopReason.GOAL  # why the loop stops when the goal is met
     phase: ClassVar[str] = "surgery"  # the PruningInfo.time_split phase its work counts under
     needs_reference: ClassVar[bool] = False  # measures relative to the unpruned network
+    # Counted: a plan removes at most what the selector's per-channel figures add up to, so a
+    # retry held under those figures is smaller than the step it retries. Latency is measured.
+    counted: ClassVar[bool] = True
 
     def __init__(self, context: CostContext) -> None:
         self.context = context
@@ -115,6 +118,7 @@ class Latency(Cost):
     goal_reason = StopReason.LATENCY_GOAL
     phase = "latency"
     needs_reference = True
+    counted = False
 
     def __init__(self, context: CostContext) -> None:
         super().__init__(context)

@@ -213,10 +213,13 @@ def _retreat_stops(s: Session, increment: float, original: float) -> bool:
 
 def _retry_limit(s: Session) -> float:
     """What the next step must remove less of: after a failed step, what that step removed (a
-    retry is smaller than what it retries, though the selector's blocks be coarse); else no limit.
-    Read from the history, so a resumed run sets the same limit."""
+    retry is smaller than what it retries, though the selector's blocks be coarse); else, or for
+    a measured cost (whose step is sized by timing candidates), no limit. Read from the history,
+    so a resumed run sets the same limit."""
     last = s.info.pruning_history[-1]
-    return math.inf if last.meets_threshold else s.cost.size(s.last_accepted) - s.cost.size(last)
+    if last.meets_threshold or not s.cost.counted:
+        return math.inf
+    return s.cost.size(s.last_accepted) - s.cost.size(last)
 
 
 def _stop_before(s: Session, iteration: int, removed: float, goal: float) -> StopReason | None:

@@ -56,8 +56,8 @@ def select_channels(candidates: Mapping[int, Candidate], target: float, multiple
         removed += cost
         if k + 1 < len(queues[gid]):
             heapq.heappush(heap, (queues[gid][k + 1][0], gid, k + 1))
-    fits = [gid for gid, q in queues.items() if q[0][2] < below]
-    if not plan and fits:
+    fits = [] if plan else [gid for gid, q in queues.items() if q[0][2] < below]
+    if fits:
         gid = min(fits, key=lambda g: (abs(queues[g][0][2] - target), queues[g][0][0]))
         _, channels, removed = queues[gid][0]
         plan[gid] = channels

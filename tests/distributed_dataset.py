@@ -31,8 +31,17 @@ def main(out: Path) -> None:
     result = {"before": before, "val_reads_before": reads_before, "train_reads": train.reads,
               "validation": [r.metrics for r in info.validation_history],
               "weights": [float(p.double().sum()) for p in net.parameters()]}
-    (out / f"rank{distributed.rank()}.json").write_text(json.dumps(result))
+    rank = distributed.rank()
     distributed.finish()
+    result["threads_after_finish"] = _group_threads()
+    (out / f"rank{rank}.json").write_text(json.dumps(result))
+
+
+def _group_threads() -> list[str]:
+    """Names of this process's threads that belong to a process group (gloo's, the store's)."""
+    tasks = Path("/proc/self/task")
+    names = [(t / "comm").read_text().strip() for t in tasks.iterdir()] if tasks.exists() else []
+    return sorted(n for n in names if "gloo" in n or "tcpstore" in n)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,5 @@ def test_two_ranks_share_a_dataset_and_agree_on_every_metric(tmp_path):
     # Training: 2 epochs of 4 global batches of 16, each rank loading 8 of every batch.
     assert one["train_reads"] - 2 == 2 * 64 and all(r["train_reads"] - 2 == 64 for r in two)
     assert set(two[0]["validation"][-1]) == {"loss", "accuracy", "MulticlassF1Score", "confidence"}
+    # Leaving the group freed it: no gloo thread is left to be torn down during interpreter exit.
+    assert [r["threads_after_finish"] for r in two] == [[], []]

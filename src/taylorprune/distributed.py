@@ -11,6 +11,7 @@ function here is a no-op for one process.
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 
 import torch
@@ -31,13 +32,22 @@ def init_from_environment() -> bool:
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    # Before the group exists: torch.distributed.nn's functions take ``group=group.WORLD`` as a
+    # default argument, evaluated on import. Imported later (DDP imports it), they would hold the
+    # group for good: destroy_process_group could not free it, and gloo's threads would be torn
+    # down during interpreter exit, where they can abort the process.
+    from torch.distributed import nn as _distributed_nn  # noqa: F401
+
     dist.init_process_group("nccl" if cuda else "gloo", timeout=TIMEOUT)
     return True
 
 
 def finish() -> None:
+    """Leave the group and free it now, while the interpreter is whole: a DDP wrapper that
+    outlived its training (in a reference cycle) still holds the group until collected."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        gc.collect()
 
 
 def active() -> bool:

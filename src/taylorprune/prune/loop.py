@@ -112,7 +112,7 @@ def _budget_precision(train_opts: TrainingOptions, opts: PruningOptions) -> Trai
     """Under a time budget on a CPU with native bf16, "auto" precision fine-tunes in bf16 autocast.
 
     On two 2-core CPUs with AVX-512 BF16 cifarnet fine-tunes with distillation 1.5-1.6x (Intel
-    Xeon) and 1.8-2.1x (AMD EPYC Zen 4) faster in bf16 than in fp32 (benchmarks/results/
+    Xeon) and 1.6-2.1x (AMD EPYC Zen 4) faster in bf16 than in fp32 (benchmarks/results/
     cpu_levers.json, cpu_levers-zen4.json). A CPU without native bf16 emulates it, slower than
     fp32, so it stays in fp32, as does every run without a budget. Decisions are evaluated in
     fp32 either way.

@@ -113,9 +113,9 @@ def _budget_precision(train_opts: TrainingOptions, opts: PruningOptions) -> Trai
 
     On two 2-core CPUs with AVX-512 BF16 cifarnet fine-tunes with distillation 1.5-1.6x (Intel
     Xeon) and 1.6-2.1x (AMD EPYC Zen 4) faster in bf16 than in fp32 (benchmarks/results/
-    cpu_levers.json, cpu_levers-zen4.json). A CPU without native bf16 emulates it, slower than
-    fp32, so it stays in fp32, as does every run without a budget. Decisions are evaluated in
-    fp32 either way.
+    cpu_levers.json, cpu_levers-zen4-first.json, cpu_levers-zen4.json). A CPU without native
+    bf16 emulates it, slower than fp32, so it stays in fp32, as does every run without a budget.
+    Decisions are evaluated in fp32 either way.
     """
     device = resolve_device(train_opts.execution_environment)
     if opts.time_budget_s is None or train_opts.precision != "auto" or device.type != "cpu" or not native_bf16():

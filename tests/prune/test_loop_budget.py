@@ -78,7 +78,7 @@ def _fixed_plan(s):
     """Two mini-batches per step for four steps (three for a last chance), then the final
     fine-tuning: a plan no clock changes."""
     done = len(s.info.pruning_history) - 1
-    return budget.Plan(64 if done < 4 else 0, 64, 1000.0 - timing.elapsed(s), last_images=96)
+    return budget.Plan(64 if done < 4 else 0, 64, 1000.0 - timing.elapsed(s), last_chance_images=96)
 
 
 def _checkpoints(trained, **request):
@@ -216,10 +216,10 @@ def test_a_step_whose_retreat_would_stop_the_search_is_fine_tuned_again_while_ti
     h = info.pruning_history
     assert [r.meets_threshold for r in h[1:4]] == [True, False, True]
     assert h[3].learnables == h[2].learnables < h[1].learnables  # the same network, trained further, accepted
-    assert h[3].fine_tuning_images == 96  # the last chance trains as long as a last step
+    assert h[3].fine_tuning_images == 96  # a last chance's share of the time left
 
 
-def test_once_one_more_failure_would_stop_the_search_every_step_trains_as_long_as_a_last_step(trained, monkeypatch):
+def test_once_one_more_failure_would_stop_the_search_every_step_trains_on_a_last_chances_share(trained, monkeypatch):
     # 50: 30 short of 80 after losing 50, rolled back; with max_failed_steps=2 the next failure stops the search
     _scripted_decisions(monkeypatch, [100.0, 50.0, 90.0], baseline=100.0)
     _, info = run_pruning(trained, validation_threshold=80.0, learnables_reduction_increment=0.1,
@@ -227,6 +227,27 @@ def test_once_one_more_failure_would_stop_the_search_every_step_trains_as_long_a
     h = info.pruning_history
     assert [r.meets_threshold for r in h[1:5]] == [True, False, True, True]
     assert [r.fine_tuning_images for r in h[1:5]] == [64, 64, 96, 96]  # planned until one failure is left
+
+
+def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_final_fine_tuning(trained,
+                                                                                               monkeypatch):
+    # Two planned steps, then a last step on all the time left (160 images), which falls 5
+    # short of the floor after losing 55: nothing is left to fine-tune it again or to
+    # fine-tune the network before it, so that one is returned as it was accepted.
+    _scripted_decisions(monkeypatch, [100.0, 100.0, 45.0], baseline=100.0)
+
+    def plan(s):
+        done, left = len(s.info.pruning_history) - 1, 1000.0 - timing.elapsed(s)
+        return budget.Plan(64, 64, left) if done < 2 else budget.Plan(160 if done == 2 else 0, 0, left)
+
+    monkeypatch.setattr(timing, "plan", plan)
+    returned, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.1,
+                                 learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0)
+    h = info.pruning_history
+    assert [r.meets_threshold for r in h[1:]] == [True, True, False]
+    assert h[3].fine_tuning_images == 160 and info.final_fine_tuning is None
+    assert info.stop_reason == StopReason.TIME and info.stop_detail.endswith("the rest goes to the report")
+    assert count_learnables(returned) == info.learnables == h[2].learnables
 
 
 def test_a_search_that_stops_names_the_figure_and_the_bound_that_decided(trained, monkeypatch):

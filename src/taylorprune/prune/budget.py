@@ -18,13 +18,15 @@ whatever device it runs. The planner splits the time after start-up into three p
 It is re-planned after every iteration from the times measured so far: a network that got
 smaller trains faster, so later steps get more images; a machine that got busier gives
 fewer. Planned steps end when another step's fixed costs and ``MIN_STEP_SHARE`` of a step's
-fine-tuning no longer fit before the reserve. Then, while ``LAST_STEP_SHARE`` of what the
-final fine-tuning could have still buys a planned step's images, one more step takes that
-share: near the floor, a step judged after a longer fine-tuning than the others is the one
-most likely to pass. A step that is the search's last chance (a smaller retry would stop it,
-or one more failed step would) is fine-tuned on that share too, whenever it comes. The rest
-goes to the final fine-tuning. Everything here is arithmetic on numbers (no clocks, no
-tensors), so it is tested exactly.
+fine-tuning no longer fit before the reserve. Then, when what the final fine-tuning could
+have still buys a planned step's images, **a last step** takes all of it: near the floor, a
+step judged after a longer fine-tuning than the others is the one most likely to pass, and a
+smaller network is what the run is for, where the final fine-tuning only raises the accuracy
+of a size already found. If the last step falls short, the run returns the network before it.
+A step that is the search's last chance (a smaller retry would stop it, or one more failed
+step would) is fine-tuned on ``LAST_CHANCE_SHARE`` of the time left whenever it comes. The
+final fine-tuning gets what a search that stopped for another reason left. Everything here
+is arithmetic on numbers (no clocks, no tensors), so it is tested exactly.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ..errors import InputError
 FINAL_SHARE = 0.2  # of the time after start-up and the end's reserve, kept for the final fine-tuning
 PLANNED_STEPS = 12  # pruning steps the step time is shared over (more: finer steps, less recovery each)
 MIN_STEP_SHARE = 0.25  # a step runs only if this share of a planned step's fine-tuning still fits
-LAST_STEP_SHARE = 0.5  # of the final fine-tuning's time, what one more step may take once no planned step fits
+LAST_CHANCE_SHARE = 0.5  # of the time left after its fixed costs, what a step whose failure ends the search gets
 MAX_INCREMENT = 0.15  # the largest step next_increment proposes, a fraction of the original cost
 SAFETY_SHARE = 0.03  # of the budget, kept free for what the clock does not see
 SAFETY_MIN_S = 5.0
@@ -92,7 +94,7 @@ class Plan:
     step_images: int  # fine-tuning images of the next pruning step; 0: no step fits, go to the final fine-tuning
     final_images: int  # fine-tuning images a final fine-tuning starting now could have (all the time left)
     left_s: float  # seconds until the budget ends
-    last_images: int = 0  # a last step's or a last chance's: LAST_STEP_SHARE of the time left after its fixed costs
+    last_chance_images: int = 0  # a last chance's: LAST_CHANCE_SHARE of the time left after its fixed costs
 
 
 def end_seconds(costs: Costs, sizes: Sizes, total_s: float) -> float:
@@ -125,9 +127,8 @@ def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_
 
     ``steps_done``: pruning steps already fine-tuned (rejected ones included). A step gets
     the nominal step time, or an even share of what is left for steps when that is less; it
-    runs only if MIN_STEP_SHARE of the nominal still fits. After that a last step gets
-    LAST_STEP_SHARE of the time the final fine-tuning would have, if that buys at least the
-    nominal step's images.
+    runs only if MIN_STEP_SHARE of the nominal still fits. After that a last step gets all
+    the time left after its fixed costs, if that buys at least the nominal step's images.
     """
     left = budget.total_s - elapsed_s
     free = left - end_seconds(costs, sizes, budget.total_s)  # for steps and the final fine-tuning
@@ -138,12 +139,13 @@ def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_
     even = (free - budget.final_s) / remaining - fixed
     step_s = min(budget.step_s, even)
     final = _images(free - final_fixed, per_image)
-    last = _images(LAST_STEP_SHARE * (free - fixed - final_fixed), per_image)
+    last_chance = _images(LAST_CHANCE_SHARE * (free - fixed - final_fixed), per_image)
     if budget.step_s <= 0:
         return Plan(0, final, left)
     if step_s < MIN_STEP_SHARE * budget.step_s:
-        return Plan(last if last >= _images(budget.step_s, per_image) else 0, final, left, last)
-    return Plan(_images(step_s, per_image), final, left, last)
+        last = _images(free - fixed, per_image)
+        return Plan(last if last >= _images(budget.step_s, per_image) else 0, final, left, last_chance)
+    return Plan(_images(step_s, per_image), final, left, last_chance)
 
 
 def next_increment(step: float, margin: float, drop: float, *, minimum: float, maximum: float) -> float:

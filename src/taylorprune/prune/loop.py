@@ -162,7 +162,8 @@ def _search(s: Session) -> StopReason:
         last_chance = final_failure or (extension is not None and _retreat_stops(s, increment, original))
         images = timing.step_images(s, last_chance=last_chance)
         if images == 0:
-            s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to the final fine-tuning and the report"
+            rest = "the final fine-tuning and the report" if timing.final_images(s) else "the report"
+            s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to {rest}"
             return StopReason.TIME
         below = _retry_limit(s)
         step = extension or steps.resumed_step(s, iteration) or \

@@ -237,7 +237,7 @@ def final_fine_tuning(s: Session) -> None:
     before = s.info.validation_metric
     assert before is not None  # a run with accepted plans has an accepted record
     epochs, images = s.opts.final_fine_tuning_epochs, timing.final_images(s)
-    if images is not None and images < min(s.train_opts.mini_batch_size, len(s.data)):
+    if images == 0:
         return  # the budget has no time left for it
     s.log(f"final fine-tuning: {f'{images:,} images' if images else f'{epochs} epochs'}{timing.left_text(s, ', ')}")
     iteration = len(s.info.pruning_history)  # its records carry the next iteration number

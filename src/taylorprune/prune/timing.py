@@ -60,23 +60,28 @@ def plan(s: Session) -> budget.Plan:
 def step_images(s: Session, last_chance: bool = False) -> int | None:
     """Training images of the next fine-tuning (0: no step fits, or not even a mini-batch); None: no budget.
 
-    A planned step's, or when its failure would end the search (its ``last_chance``) a last
-    step's share of the time left, if that is more: otherwise the search ends and all of that
-    time goes to the final fine-tuning of a larger network. On a 2-core AVX2 CPU, in a run whose
-    planned steps trained on 6,200-8,300 images, a last chance on a planned step's images fell
-    0.22 points short (its bound against the floor) and the search stopped at 31.6% fewer
-    learnables with over 6 of its 15 minutes left for the final fine-tuning.
+    A planned step's (or after the planned steps, a last step's: all the time left), or when its
+    failure would end the search (its ``last_chance``) LAST_CHANCE_SHARE of the time left, if that
+    is more: otherwise the search ends and all of that time goes to the final fine-tuning of a
+    larger network. On a 2-core AVX2 CPU, in a run whose planned steps trained on 6,200-8,300
+    images, a last chance on a planned step's images fell 0.22 points short (its bound against
+    the floor) and the search stopped at 31.6% fewer learnables with over 6 of its 15 minutes
+    left for the final fine-tuning.
     """
     if s.budget is None:
         return None
     now = plan(s)
-    images = max(now.step_images, now.last_images) if last_chance and now.step_images else now.step_images
+    images = max(now.step_images, now.last_chance_images) if last_chance and now.step_images else now.step_images
     return images if images >= min(s.train_opts.mini_batch_size, len(s.data)) else 0
 
 
 def final_images(s: Session) -> int | None:
-    """Training images of a final fine-tuning starting now (all the time left); None: no budget."""
-    return None if s.budget is None else plan(s).final_images
+    """Training images of a final fine-tuning starting now (all the time left); 0: not even a
+    mini-batch fits; None: no budget."""
+    if s.budget is None:
+        return None
+    images = plan(s).final_images
+    return images if images >= min(s.train_opts.mini_batch_size, len(s.data)) else 0
 
 
 def measured(s: Session, training_seconds: float, images: int) -> None:
@@ -145,15 +150,15 @@ def worth_extending(s: Session, history: list[PruningRecord], last: bool) -> str
     fine-tuning of the same size won back 0.2-0.9 points; steps that fell short by nearly all
     they lost were not rescued by it.
     """
-    if s.budget is None:
-        return ""
+    if s.budget is None or not step_images(s):
+        return ""  # no budget, or no time left for another fine-tuning
     accepted, failed = [r for r in history if r.meets_threshold][-1], history[-1]
     sign = 1.0 if s.higher_is_better else -1.0
     short = sign * (s.opts.validation_threshold - _cautious(failed))
     lost = sign * (_cautious(accepted) - _cautious(failed))
     if 0 < short < lost / 2:
         return "it fell short by less than half of what it lost"
-    return "a smaller step would stop the search, and time is left" if last and step_images(s) else ""
+    return "a smaller step would stop the search, and time is left" if last else ""
 
 
 def _cautious(r: PruningRecord) -> float:

@@ -229,6 +229,28 @@ def test_once_one_more_failure_would_stop_the_search_every_step_trains_on_a_last
     assert [r.fine_tuning_images for r in h[1:5]] == [64, 64, 96, 96]  # planned until one failure is left
 
 
+def test_a_new_step_accepted_after_a_long_last_chance_does_not_grow_the_next_step(trained, monkeypatch):
+    # 95: 5 lost on a 10% step, so 15% next; 50 fails it (rolled back, half: 7.5%) and leaves
+    # one failure before max_failed_steps, so the retry is a last chance on 200 images, over
+    # three planned steps' 64. Its 97 sits above 95: read as no drop it would double the step
+    # to 15%; it came from the long fine-tuning, so the next step is at most 7.5%.
+    _scripted_decisions(monkeypatch, [95.0, 50.0, 97.0, 96.0], baseline=100.0)
+    monkeypatch.setattr(timing, "plan", lambda s: budget.Plan(64, 64, 1000.0 - timing.elapsed(s),
+                                                             last_chance_images=200))
+    sized, real = [], timing.next_increment  # each accepted step's next step, as a fraction of the original
+    monkeypatch.setattr(timing, "next_increment", lambda s, increment, original, history: sized.append(
+        real(s, increment, original, history) / original) or sized[-1] * original)
+    _, info = run_pruning(trained, validation_threshold=80.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.95, max_failed_steps=2,
+                          channel_multiple=1)
+    h = info.pruning_history
+    assert [r.meets_threshold for r in h[1:5]] == [True, False, True, True]
+    assert [r.fine_tuning_images for r in h[1:4]] == [64, 64, 200]
+    retry = (h[1].learnables - h[3].learnables) / h[0].learnables
+    assert sized[0] == pytest.approx(0.15) and 0.05 < retry < 0.1
+    assert sized[1] == pytest.approx(retry)  # not 0.15
+
+
 def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_final_fine_tuning(trained,
                                                                                                monkeypatch):
     # Two planned steps, then a last step on all the time left (160 images), which falls 5

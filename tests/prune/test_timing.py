@@ -6,6 +6,7 @@ import pytest
 
 from taylorprune.prune import budget, timing
 from taylorprune.prune.budget import Costs
+from taylorprune.prune.history import PruningRecord
 
 
 def _session(**costs) -> SimpleNamespace:
@@ -37,3 +38,13 @@ def test_without_a_budget_nothing_is_measured_or_planned():
     s.budget = None
     timing.measured(s, training_seconds=20.0, images=10_000)
     assert s.costs.train_image_s is None and timing.deadline(s) is None
+
+
+def _images(*images: int) -> list[PruningRecord]:
+    return [PruningRecord(i, 100 - i, 0.0, 90.0, True, fine_tuning_images=n) for i, n in enumerate(images)]
+
+
+def test_a_fine_tuning_is_long_beside_the_median_step_not_beside_the_first():
+    assert not timing._trained_long(_images(0, 8_755, 29_891))  # the first step is sized from a prior
+    assert not timing._trained_long(_images(0, 8_755, 29_891, 43_489))  # smaller networks: more images
+    assert timing._trained_long(_images(0, 8_755, 29_891, 38_000, 41_000, 131_979))

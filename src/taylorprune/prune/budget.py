@@ -7,8 +7,9 @@ whatever device it runs. The planner splits the time after start-up into three p
    per evaluated image; its latency table, as the caller timed it) and the report files, plus
    a safety margin (``SAFETY_SHARE`` of the budget, at least ``SAFETY_MIN_S``) for what the
    clock cannot see (interpreter start-up, noise on a shared machine).
-2. **The final fine-tuning** of the result: ``FINAL_SHARE`` of the rest, reserved when the
-   run starts; whatever the steps leave unused is added to it.
+2. **The end of the search**: ``FINAL_SHARE`` of the rest, reserved when the run starts, for
+   a last step or else the final fine-tuning of the result; whatever the steps leave unused
+   is added to it.
 3. **The pruning steps**: the rest, shared out over ``PLANNED_STEPS`` steps (fewer when
    their fixed costs would take more than half of each step's time). Each step pays fixed
    costs (scoring, evaluating the selection and acceptance splits, tracing, surgery,
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-FINAL_SHARE = 0.2  # of the time after start-up and the end's reserve, kept for the final fine-tuning
+FINAL_SHARE = 0.2  # of the time after start-up and the end's reserve, kept for a last step or the final fine-tuning
 PLANNED_STEPS = 12  # pruning steps the step time is shared over (more: finer steps, less recovery each)
 MIN_STEP_SHARE = 0.25  # a step runs only if this share of a planned step's fine-tuning still fits
 LAST_CHANCE_SHARE = 0.5  # of the time left after its fixed costs, what a step whose failure ends the search gets
@@ -82,7 +83,7 @@ class Budget:
     """What is fixed when the run starts: the budget and the shares reserved from it."""
 
     total_s: float  # the whole run, start-up to report
-    final_s: float  # reserved for the final fine-tuning (FINAL_SHARE of the window)
+    final_s: float  # reserved for a last step or the final fine-tuning (FINAL_SHARE of the window)
     step_s: float  # fine-tuning seconds of one planned step
     steps: int  # steps planned: PLANNED_STEPS, fewer where their fixed costs would take over half the time
 

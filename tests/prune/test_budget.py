@@ -100,7 +100,8 @@ def simulate(total: float, start: float, costs: Costs, sizes: Sizes, slowdown: f
         clock += budget.step_fixed_seconds(costs, sizes) + slowdown * p.step_images * costs.training()
         steps += 1
         assert steps < 1000
-    clock += slowdown * p.final_images * costs.training() + (sizes.selection + sizes.acceptance) * costs.eval_image_s
+    if p.final_images:  # a final fine-tuning with no images is skipped, its evaluation with it
+        clock += slowdown * p.final_images * costs.training() + (sizes.selection + sizes.acceptance) * costs.eval_image_s
     clock += sizes.report * costs.eval_image_s + costs.step_overhead_s
     return clock, steps, p.final_images
 

@@ -73,16 +73,18 @@ def step_images(s: Session, last_chance: bool = False) -> int | None:
     if s.budget is None:
         return None
     now = plan(s)
-    images = max(now.step_images, now.last_chance_images) if last_chance and now.step_images else now.step_images
-    return images if images >= min(s.train_opts.mini_batch_size, len(s.data)) else 0
+    return _at_least_a_batch(s, max(now.step_images, now.last_chance_images) if last_chance and now.step_images
+                          else now.step_images)
 
 
 def final_images(s: Session) -> int | None:
     """Training images of a final fine-tuning starting now (all the time left); 0: not even a
     mini-batch fits; None: no budget."""
-    if s.budget is None:
-        return None
-    images = plan(s).final_images
+    return None if s.budget is None else _at_least_a_batch(s, plan(s).final_images)
+
+
+def _at_least_a_batch(s: Session, images: int) -> int:
+    """``images``, or 0 where they do not fill one mini-batch (nor the whole training set)."""
     return images if images >= min(s.train_opts.mini_batch_size, len(s.data)) else 0
 
 

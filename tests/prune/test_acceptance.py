@@ -7,7 +7,13 @@ from torch.utils.data import DataLoader, TensorDataset
 from taylorprune.data import ImageData
 from taylorprune.errors import InputError
 from taylorprune.prune import PruningOptions
-from taylorprune.prune.acceptance import evidence, meets_floor, split_for_decisions, wilson_bounds
+from taylorprune.prune.acceptance import (
+    evidence,
+    meets_floor,
+    split_for_decisions,
+    standard_error,
+    wilson_bounds,
+)
 from taylorprune.train.sources import InMemory, as_source
 
 CPU = torch.device("cpu")
@@ -142,3 +148,9 @@ def test_a_search_that_looks_again_after_each_failure_still_holds_at_its_confide
 
     assert kept_at(options.decision_confidence()) <= 0.06  # Bonferroni: at most 5%, plus sampling noise
     assert kept_at(options.confidence) > 0.12
+
+
+def test_the_standard_error_of_an_accuracy_is_binomial_and_other_metrics_have_none() -> None:
+    assert standard_error("accuracy", 87.0, 4000) == pytest.approx(100 * math.sqrt(0.87 * 0.13 / 4000))
+    assert standard_error("accuracy", 87.0, 1000) > standard_error("accuracy", 87.0, 4000)
+    assert standard_error("loss", 0.4, 4000) == 0.0

@@ -141,3 +141,12 @@ def test_steps_grow_while_the_margin_is_wide_and_shrink_near_the_floor() -> None
     assert budget.next_increment(0.10, margin=1.0, drop=1.0, **grow) == pytest.approx(0.05)  # half the margin
     assert budget.next_increment(0.10, margin=0.01, drop=2.0, **grow) == 0.005  # at the floor: the minimum
     assert budget.next_increment(0.10, margin=9.0, drop=0.1, **grow) == 0.15  # never beyond the maximum
+
+
+def test_a_drop_within_the_figures_noise_grows_the_step_only_as_far_as_the_margin_covers_the_noise() -> None:
+    grow = dict(minimum=0.005, maximum=0.15, noise=0.5)
+    assert budget.next_increment(0.02, margin=0.3, drop=-0.05, **grow) == 0.02  # near the floor: held
+    assert budget.next_increment(0.02, margin=0.3, drop=0.4, **grow) == 0.02  # nor shrunk for a drop in the noise
+    assert budget.next_increment(0.02, margin=1.5, drop=0.1, **grow) == pytest.approx(0.03)  # 0.5 * 1.5 / 0.5
+    assert budget.next_increment(0.02, margin=3.0, drop=-0.5, **grow) == 0.04  # far from it: doubled
+    assert budget.next_increment(0.02, margin=1.0, drop=1.0, **grow) == pytest.approx(0.01)  # a measured slope rules

@@ -252,10 +252,11 @@ def test_a_new_step_accepted_after_a_long_last_chance_does_not_grow_the_next_ste
 
 
 def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_final_fine_tuning(trained,
-                                                                                               monkeypatch):
+                                                                                               monkeypatch, capsys):
     # Two planned steps, then a last step on all the time left (160 images), which falls 5
     # short of the floor after losing 55: nothing is left to fine-tune it again or to
-    # fine-tune the network before it, so that one is returned as it was accepted.
+    # fine-tune the network before it, so that one is returned as it was accepted, and the
+    # log does not announce a retry that cannot run.
     _scripted_decisions(monkeypatch, [100.0, 100.0, 45.0], baseline=100.0)
 
     def plan(s):
@@ -264,8 +265,10 @@ def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_fi
 
     monkeypatch.setattr(timing, "plan", plan)
     returned, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.1,
-                                 learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0)
+                                 learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0,
+                                 options=tiny_options(verbose=True))
     h = info.pruning_history
+    assert "retrying" not in capsys.readouterr().out
     assert [r.meets_threshold for r in h[1:]] == [True, True, False]
     assert h[3].fine_tuning_images == 160 and info.final_fine_tuning is None
     assert info.stop_reason == StopReason.TIME and info.stop_detail.endswith("the rest goes to the report")

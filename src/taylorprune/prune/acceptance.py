@@ -88,6 +88,15 @@ def evidence(metric: str, value: float, count: int, confidence: float) -> Eviden
     return Evidence(metric, value, count, confidence, 100 * low, 100 * high)
 
 
+def standard_error(metric: str, value: float, count: int) -> float:
+    """One standard error of a figure measured on ``count`` examples, in its units (binomial, for
+    proportions in percent); 0 for other metrics, whose noise the figure alone does not give."""
+    if metric not in PROPORTIONS or count < 1:
+        return 0.0
+    p = min(max(value / 100, 0.0), 1.0)
+    return 100 * math.sqrt(p * (1 - p) / count)
+
+
 def meets_floor(proof: Evidence, threshold: float, higher_is_better: bool = True) -> bool:
     """Accept when the cautious end of the evidence clears the threshold.
 

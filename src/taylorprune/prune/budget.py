@@ -149,17 +149,27 @@ def plan(budget: Budget, elapsed_s: float, costs: Costs, sizes: Sizes, *, steps_
     return Plan(_images(step_s, per_image), final, left, last_chance)
 
 
-def next_increment(step: float, margin: float, drop: float, *, minimum: float, maximum: float) -> float:
+def next_increment(step: float, margin: float, drop: float, *, minimum: float, maximum: float,
+                   noise: float = 0.0) -> float:
     """The step after an accepted one, when time limits how many steps a run can make.
 
     ``step`` removed a fraction of the original cost and lowered the decision figure by
     ``drop`` points, leaving ``margin`` points above the floor (both in the metric's units,
     signed so that positive is good). The next step is the one a straight-line extrapolation
     expects to use half of the margin: accuracy falls faster the smaller a network gets, so
-    the line is optimistic and the half keeps it safe. It at most doubles the step (a drop of
-    zero or less says nothing about the slope), and stays within [minimum, maximum].
+    the line is optimistic and the half keeps it safe. It at most doubles the step, and stays
+    within [minimum, maximum].
+
+    A drop within ``noise`` (one standard error of the figure; 0 where none is known) measures
+    no slope. The step is then sized as if it had cost ``noise``, but not shrunk for it: it
+    doubles only where half the margin covers twice the noise. In nine searches on the Zen 4
+    EPYC, past 37% fewer learnables, steps doubled to 3% or more on such a drop (0.1-1.5 points
+    above the floor) passed 6 times in 16; steps of 2.5% or less passed 30 times in 37.
     """
-    grown = 2 * step if drop <= 0 else min(2 * step, step * 0.5 * margin / drop)
+    if drop > noise:
+        grown = min(2 * step, step * 0.5 * margin / drop)
+    else:
+        grown = step * (min(max(0.5 * margin / noise, 1.0), 2.0) if noise > 0 else 2.0)
     return min(max(grown, minimum), maximum)
 
 

@@ -201,8 +201,9 @@ def _search(s: Session) -> StopReason:
             s.info.stop_detail = why_not
             return StopReason.THRESHOLD
         increment /= 2  # roll back to the best network and try a smaller step
-        s.log(f"  retrying from the last network that met the threshold with a "
-              f"{100 * increment / original:.2f}% step")
+        if timing.step_images(s) != 0:  # else no step fits and the next turn says so
+            s.log(f"  retrying from the last network that met the threshold with a "
+                  f"{100 * increment / original:.2f}% step")
     raise AssertionError("unreachable")
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import time
 
 from . import budget
+from .acceptance import standard_error
 from .budget import Costs, Sizes
 from .history import PruningRecord
 from .session import Session
@@ -132,7 +133,8 @@ def next_increment(s: Session, increment: float, original: float, history: list[
     look after such a long fine-tuning (``_trained_long``) has no planned look to measure from,
     so the step after it is at most as large: on the Zen 4 EPYC a last chance of 131,979 images
     (a 1.7% step, planned steps had 28,000-43,500) read as no drop, the next step doubled to
-    4.2%, fell short and ended the search at 58.9%.
+    4.2%, fell short and ended the search at 58.9%. A drop is read against the noise of the
+    figure it rests on (one standard error on the images that decided it).
     """
     if s.budget is None:
         return increment
@@ -147,7 +149,9 @@ def next_increment(s: Session, increment: float, original: float, history: list[
     largest = max(budget.MAX_INCREMENT, s.opts.learnables_reduction_increment)
     if first_look is last and _trained_long(history):
         largest = min(largest, max(step, minimum))
-    return original * budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest)
+    decided_on = len(s.acceptance) if s.acceptance is not None else len(s.val)
+    noise = standard_error(s.metric, last.validation_metric, decided_on)
+    return original * budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest, noise=noise)
 
 
 def _trained_long(history: list[PruningRecord]) -> bool:

@@ -24,7 +24,6 @@ benchmarks/results/cached_teacher.json.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -36,12 +35,10 @@ from typing import Any
 
 import torch
 from provenance import write_result  # beside this script
-from step_recovery import one_step
+from step_recovery import step_setup
 from torch import nn
 
-from taylorprune.artifacts import load_network
-from taylorprune.data import ImageData, load_cifar10, split_validation
-from taylorprune.models import load_model
+from taylorprune.data import ImageData
 from taylorprune.prune.options import FINE_TUNING
 from taylorprune.train import Distillation, evaluate, sources, train_network
 from taylorprune.train.augment import draw_crop_flip, random_crop_flip, to_float
@@ -115,19 +112,10 @@ def fine_tune(net: nn.Module, train: ImageData, val: ImageData, teacher: nn.Modu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="CIFAR-10 in any accepted format")
-    parser.add_argument("--network", required=True, help="a pruned cifarnet (.safetensors) from a budgeted run")
-    parser.add_argument("--step", type=float, default=0.05, help="share of the original learnables the step removes")
-    parser.add_argument("--images", type=int, default=35_000, help="fine-tuning images (a step's, 15 minutes, Zen 4)")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--json", default=str(RESULTS))
-    args = parser.parse_args()
-    train, _ = load_cifar10(args.data)
-    train, val = split_validation(train, 5000, seed=0)
-    teacher = load_model("cifarnet", pretrained=True)
-    original = sum(p.numel() for p in teacher.parameters())
-    net = one_step(load_network(args.network), train, args.step, original)
+    setup = step_setup(__doc__.splitlines()[0], 0.05, 35_000, "fine-tuning images (a step's, 15 minutes, Zen 4)",
+                       RESULTS)
+    args, train, val, teacher, original, net = (setup.args, setup.train, setup.val, setup.teacher, setup.original,
+                                                setup.net)
     cache, cache_s = teacher_outputs(teacher, train)
     header = {"network": args.network, "step": args.step, "images": args.images, "bf16": native_bf16(),
               "learnables_reduction": 1 - sum(p.numel() for p in net.parameters()) / original,

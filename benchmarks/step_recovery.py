@@ -29,6 +29,7 @@ import copy
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +107,41 @@ def summarize(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@dataclass(frozen=True)
+class StepSetup:
+    """What a benchmark of one more budgeted step reads from its command line."""
+
+    args: argparse.Namespace  # --data --network --step --images --seeds --json
+    train: ImageData  # CIFAR-10's training images without the 5,000 validation images
+    val: ImageData  # those 5,000, the split ``make prune`` decides on
+    teacher: nn.Module  # the bundled, unpruned cifarnet
+    original: int  # its learnables
+    start: nn.Module  # the network named by --network
+    net: nn.Module  # ``start`` one --step smaller, not fine-tuned
+
+
+def step_setup(description: str, step: float, images: int, images_help: str, results: Path) -> StepSetup:
+    """Parse the command line this benchmark and cached_teacher.py share, and make the step."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", required=True, help="CIFAR-10 in any accepted format")
     parser.add_argument("--network", required=True, help="a pruned cifarnet (.safetensors) from a budgeted run")
-    parser.add_argument("--step", type=float, default=0.08, help="share of the original learnables the step removes")
-    parser.add_argument("--images", type=int, default=14_000, help="fine-tuning images of the lever comparison")
+    parser.add_argument("--step", type=float, default=step, help="share of the original learnables the step removes")
+    parser.add_argument("--images", type=int, default=images, help=images_help)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--json", default=str(RESULTS))
+    parser.add_argument("--json", default=str(results))
     args = parser.parse_args()
     train, _ = load_cifar10(args.data)
     train, val = split_validation(train, 5000, seed=0)
     teacher = load_model("cifarnet", pretrained=True)
     original = sum(p.numel() for p in teacher.parameters())
     start = load_network(args.network)
-    net = one_step(start, train, args.step, original)
+    return StepSetup(args, train, val, teacher, original, start, one_step(start, train, args.step, original))
+
+
+def main() -> None:
+    setup = step_setup(__doc__.splitlines()[0], 0.08, 14_000, "fine-tuning images of the lever comparison", RESULTS)
+    args, train, val, teacher, original, start, net = (setup.args, setup.train, setup.val, setup.teacher,
+                                                       setup.original, setup.start, setup.net)
     header = {"network": args.network, "start_learnables_reduction": 1 - sum(p.numel() for p in start.parameters()) / original,
               "learnables_reduction": 1 - sum(p.numel() for p in net.parameters()) / original,
               "start_validation_accuracy": evaluate(start, val)["accuracy"],

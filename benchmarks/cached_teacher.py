@@ -63,7 +63,8 @@ class CachedTeacher(nn.Module):
 
 @contextlib.contextmanager
 def recording(teacher: CachedTeacher) -> Iterator[None]:
-    """Swap the package's batch iterator for one that tells ``teacher`` each mini-batch's images and mirrors."""
+    """Swap the package's batch iterator for one that tells ``teacher`` each mini-batch's images and mirrors
+    (one process: ``shard`` is ignored)."""
     real = sources.iterate_batches
 
     def iterate(images, labels, order, batch_size, *, augment=False, generator=None, drop_last=False, shard=False):
@@ -88,11 +89,13 @@ def teacher_outputs(teacher: nn.Module, data: ImageData) -> tuple[torch.Tensor, 
     """(2, N, classes) outputs for every image and its mirror, and the seconds they took."""
     teacher.eval()
     start = time.perf_counter()
+    plain, mirrored = [], []
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=native_bf16()):
-        both = [torch.cat([teacher(to_float(data.images[i:i + 256]).flip(3) if mirror else
-                                   to_float(data.images[i:i + 256])).float()
-                           for i in range(0, len(data), 256)]) for mirror in (False, True)]
-    return torch.stack(both), time.perf_counter() - start
+        for i in range(0, len(data), 256):
+            x = to_float(data.images[i:i + 256])
+            plain.append(teacher(x).float())
+            mirrored.append(teacher(x.flip(3)).float())
+    return torch.stack([torch.cat(plain), torch.cat(mirrored)]), time.perf_counter() - start
 
 
 def fine_tune(net: nn.Module, train: ImageData, val: ImageData, teacher: nn.Module, cache: torch.Tensor | None,

@@ -168,8 +168,10 @@ def next_increment(step: float, margin: float, drop: float, *, minimum: float, m
     """
     if drop > noise:
         grown = min(2 * step, step * 0.5 * margin / drop)
+    elif noise > 0:
+        grown = step * min(max(0.5 * margin / noise, 1.0), 2.0)
     else:
-        grown = step * (min(max(0.5 * margin / noise, 1.0), 2.0) if noise > 0 else 2.0)
+        grown = 2 * step
     return min(max(grown, minimum), maximum)
 
 

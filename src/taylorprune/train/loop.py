@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..losses import LossFn, resolve_loss
 from ..outputs import main_output, to_float32
 from .device import autocast, prepare_model, resolve_device, use_bf16
-from .distill import Distillation, distillation_loss
+from .distill import Distillation, distillation_loss, folded
 from .evaluate import check_network_input, evaluate
 from .graphs import GraphedStep
 from .history import (
@@ -116,7 +116,7 @@ class _Run:
         self.net, self.data, self.val, self.loss_fn = net, data, val, loss_fn
         self.opts, self.device, self.bf16 = opts, device, bf16
         self.distillation = distillation
-        self.teacher = None if distillation is None else prepare_model(distillation.teacher, device).eval()
+        self.teacher = None if distillation is None else prepare_model(folded(distillation.teacher), device).eval()
         self.batch = min(opts.mini_batch_size, len(data))  # global: all ranks together
         if data.controls_order:
             distributed.check_batch(self.batch)

@@ -1,7 +1,8 @@
 """How far one pruning step's network recovers, by the images it fine-tunes on and by the recipe.
 
     python benchmarks/step_recovery.py --data ../shared/data/cifar10-jpeg.tar.gz \\
-        --network runs/prune/model.safetensors [--step 0.08] [--images 14000] [--seeds 0,1,2]
+        --network runs/prune/model.safetensors [--step 0.08] [--images 14000] [--seeds 0,1,2] \\
+        [--levers REGEX] [--no-scaling]
 
 A time budget gives each step of the search a few thousand training images, and a step is kept
 only when its network recovers to the floor on them. This takes the network a budgeted run
@@ -28,6 +29,7 @@ import argparse
 import copy
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +58,7 @@ LEVERS: dict[str, tuple[dict[str, Any], dict[str, Any] | None, float]] = {
     "defaults": ({}, {}, 1.0),
     "learn rate 0.003": ({"initial_learn_rate": 0.003}, {}, 1.0),
     "learn rate 0.005": ({"initial_learn_rate": 0.005}, {}, 1.0),
+    "learn rate 0.007": ({"initial_learn_rate": 0.007}, {}, 1.0),
     "learn rate 0.02": ({"initial_learn_rate": 0.02}, {}, 1.0),
     "mini-batch 64": ({"mini_batch_size": 64}, {}, 1.0),
     "no augmentation": ({"augment": False}, {}, 1.0),
@@ -94,11 +97,11 @@ def fine_tune(net: nn.Module, train: ImageData, val: ImageData, teacher: nn.Modu
             "training_s": info.training_seconds, "wall_s": time.perf_counter() - start}
 
 
-def summarize(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize(trials: list[dict[str, Any]], levers: list[str]) -> list[dict[str, Any]]:
     """Per lever: the mean accuracy and the mean paired difference from the defaults of the same seed."""
     defaults = {t["seed"]: t["validation_accuracy"] for t in trials if t["lever"] == "defaults"}
     rows = []
-    for lever in LEVERS:
+    for lever in levers:
         mine = [t for t in trials if t["lever"] == lever]
         diffs = [t["validation_accuracy"] - defaults[t["seed"]] for t in mine]
         rows.append({"lever": lever, "mean_accuracy": sum(t["validation_accuracy"] for t in mine) / len(mine),
@@ -120,9 +123,11 @@ class StepSetup:
     net: nn.Module  # ``start`` one --step smaller, not fine-tuned
 
 
-def step_setup(description: str, step: float, images: int, images_help: str, results: Path) -> StepSetup:
-    """Parse the command line this benchmark and cached_teacher.py share, and make the step."""
-    parser = argparse.ArgumentParser(description=description)
+def step_setup(description: str, step: float, images: int, images_help: str, results: Path,
+               parser: argparse.ArgumentParser | None = None) -> StepSetup:
+    """Parse the command line this benchmark and cached_teacher.py share (added to ``parser``, which
+    may hold a benchmark's own options), and make the step."""
+    parser = parser or argparse.ArgumentParser(description=description)
     parser.add_argument("--data", required=True, help="CIFAR-10 in any accepted format")
     parser.add_argument("--network", required=True, help="a pruned cifarnet (.safetensors) from a budgeted run")
     parser.add_argument("--step", type=float, default=step, help="share of the original learnables the step removes")
@@ -139,7 +144,12 @@ def step_setup(description: str, step: float, images: int, images_help: str, res
 
 
 def main() -> None:
-    setup = step_setup(__doc__.splitlines()[0], 0.08, 14_000, "fine-tuning images of the lever comparison", RESULTS)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levers", default="", help="only the levers whose names match this regular expression "
+                        "(the defaults always run: the others are paired with them), e.g. 'learn rate'")
+    parser.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
+                        help="also the defaults on 7,000 to 135,000 images (seed 0)")
+    setup = step_setup(parser.description, 0.08, 14_000, "fine-tuning images of the lever comparison", RESULTS, parser)
     args, train, val, teacher, original, start, net = (setup.args, setup.train, setup.val, setup.teacher,
                                                        setup.original, setup.start, setup.net)
     header = {"network": args.network, "start_learnables_reduction": 1 - sum(p.numel() for p in start.parameters()) / original,
@@ -148,16 +158,17 @@ def main() -> None:
               "validation_accuracy_before_fine_tuning": evaluate(net, val)["accuracy"],
               "step": args.step, "lever_images": args.images}
     print(json.dumps(header), flush=True)
+    levers = [name for name in LEVERS if name == "defaults" or re.search(args.levers, name)]
     trials = []
     for seed in map(int, args.seeds.split(",")):
-        for lever in LEVERS:
+        for lever in levers:
             trials.append(fine_tune(net, train, val, teacher, args.images, seed, lever))
             print(json.dumps(trials[-1]), flush=True)
     scaling = []
-    for images in IMAGES:
+    for images in IMAGES if args.scaling else ():
         scaling.append(fine_tune(net, train, val, teacher, images, 0, "defaults"))
         print(json.dumps(scaling[-1]), flush=True)
-    path = write_result(Path(args.json), {**header, "levers": summarize(trials), "trials": trials,
+    path = write_result(Path(args.json), {**header, "levers": summarize(trials, levers), "trials": trials,
                                           "images": scaling}, seed=None)
     print(f"wrote {path}")
 

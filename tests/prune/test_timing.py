@@ -44,6 +44,14 @@ def _images(*images: int) -> list[PruningRecord]:
     return [PruningRecord(i, 100 - i, 0.0, 90.0, True, fine_tuning_images=n) for i, n in enumerate(images)]
 
 
+def _judged(s: SimpleNamespace, *records: PruningRecord) -> SimpleNamespace:
+    """``s`` with the options, metric and history the step rule reads."""
+    s.opts = SimpleNamespace(validation_threshold=85.0, min_increment=0.005, learnables_reduction_increment=0.05)
+    s.metric, s.higher_is_better = "accuracy", True
+    s.info = SimpleNamespace(pruning_history=list(records))
+    return s
+
+
 def test_a_fine_tuning_is_long_beside_the_median_step_not_beside_the_first():
     assert not timing._trained_long(_images(0, 8_755, 29_891))  # the first step is sized from a prior
     assert not timing._trained_long(_images(0, 8_755, 29_891, 43_489))  # smaller networks: more images
@@ -55,9 +63,7 @@ def test_a_step_whose_figure_rose_within_its_noise_is_held_near_the_floor():
     # 4,000 acceptance images (lower bound 85.32%), 0.05 above the step before it. Read as no
     # drop the step doubled (to 5.7% after the blocks of 8) and failed; within the figure's
     # 0.54-point noise, 0.32 points above the floor, it is held.
-    s = _session()
-    s.opts = SimpleNamespace(validation_threshold=85.0, min_increment=0.005, learnables_reduction_increment=0.05)
-    s.metric, s.higher_is_better = "accuracy", True
+    s = _judged(_session())
     s.cost = SimpleNamespace(size=lambda r: r.learnables)
     history = [PruningRecord(0, 1000, 0.0, 89.4, True, validation_low=88.24),
                PruningRecord(1, 502, 0.498, 86.575, True, validation_low=85.27, fine_tuning_images=30_071),
@@ -67,3 +73,16 @@ def test_a_step_whose_figure_rose_within_its_noise_is_held_near_the_floor():
     assert timing.next_increment(s, 0.025, 1000, history) == pytest.approx(25.0)
     s.metric = "miou"  # no binomial noise known: no drop still doubles
     assert timing.next_increment(s, 0.025, 1000, history) == pytest.approx(50.0)
+
+
+def test_the_first_step_is_sized_from_the_unpruned_networks_margin():
+    # The bundled cifarnet on the 4,000 acceptance images: 89.42% (lower bound 88.24%), 3.2 points
+    # above the floor, where one standard error is 0.49: the first step doubles the increment.
+    s = _judged(_session(), PruningRecord(0, 1000, 0.0, 89.42, True, validation_low=88.24))
+    assert timing.first_increment(s, 50.0, 1000) == pytest.approx(100.0)
+    near = _judged(_session(), PruningRecord(0, 1000, 0.0, 85.6, True, validation_low=85.4))
+    assert timing.first_increment(near, 50.0, 1000) == pytest.approx(50.0)  # close to the floor: the increment
+    s.metric = "miou"  # no standard error known: nothing to size it against
+    assert timing.first_increment(s, 50.0, 1000) == pytest.approx(50.0)
+    s.metric, s.budget = "accuracy", None  # no budget: MATLAB's fixed increment
+    assert timing.first_increment(s, 50.0, 1000) == pytest.approx(50.0)

@@ -148,7 +148,7 @@ def _search(s: Session) -> StopReason:
     history = s.info.pruning_history
     original = s.cost.size(history[0])
     goal = s.opts.learnables_reduction_goal * original
-    increment = s.opts.learnables_reduction_increment * original
+    increment = timing.first_increment(s, s.opts.learnables_reduction_increment * original, original)
     for k, r in enumerate(history[1:], 2):  # a resumed run continues with the step size it had reached
         increment = timing.next_increment(s, increment, original, history[:k]) if r.meets_threshold else increment / 2
     extension: steps.Step | None = None  # a failed step fine-tuned further instead of retreating

@@ -121,6 +121,24 @@ def left_text(s: Session, prefix: str = "") -> str:
     return f"{prefix}{int(left // 60)}m{int(left % 60):02d}s of {total} left"
 
 
+def first_increment(s: Session, increment: float, original: float) -> float:
+    """The first step: under a budget, sized from the unpruned network's margin as the step after
+    one of ``increment`` whose drop sat within the figure's noise (budget.next_increment); else
+    ``increment``, as for a metric without a known standard error.
+
+    A budget gives a search about a dozen steps, each with a planned step's fine-tuning, and the
+    first is the cheapest place to gain one: the unpruned network is furthest above the floor.
+    On the Zen 4 EPYC, in twelve searches, a first step of 5.9% (the 5% increment in blocks of
+    8 channels) cost 0.07-1.03 points of validation accuracy on 7,000-14,000 images, its lower
+    bound stayed 2.0-3.2 points above the floor, and the next step doubled every time.
+    """
+    base = s.info.pruning_history[0]
+    noise = standard_error(s.metric, base.validation_metric, _decided_on(s))
+    if s.budget is None or noise == 0:
+        return increment
+    return _sized(s, increment / original, base, 0.0, noise) * original
+
+
 def next_increment(s: Session, increment: float, original: float, history: list[PruningRecord]) -> float:
     """The step after an accepted one (the last of ``history``): under a budget sized by the
     margin left (budget.next_increment, from the last two accepted steps), else unchanged.
@@ -142,16 +160,29 @@ def next_increment(s: Session, increment: float, original: float, history: list[
     look = history[-2]  # the first look at ``last``'s network when ``last`` is its second
     first_look = look if not look.meets_threshold and look.learnables == last.learnables else last
     sign = 1.0 if s.higher_is_better else -1.0
-    margin = sign * (_cautious(last) - s.opts.validation_threshold)
     drop = sign * (_cautious(before) - _cautious(first_look))
     step = (s.cost.size(before) - s.cost.size(last)) / original
+    cap = step if first_look is last and _trained_long(history) else None
+    noise = standard_error(s.metric, last.validation_metric, _decided_on(s))
+    return _sized(s, step, last, drop, noise, cap) * original
+
+
+def _sized(s: Session, step: float, last: PruningRecord, drop: float, noise: float,
+           cap: float | None = None) -> float:
+    """budget.next_increment after ``last`` (a fraction of the original cost), within the options'
+    bounds and at most ``cap`` (or the minimum, where that is larger)."""
+    sign = 1.0 if s.higher_is_better else -1.0
+    margin = sign * (_cautious(last) - s.opts.validation_threshold)
     minimum = s.opts.min_increment or s.opts.learnables_reduction_increment
     largest = max(budget.MAX_INCREMENT, s.opts.learnables_reduction_increment)
-    if first_look is last and _trained_long(history):
-        largest = min(largest, max(step, minimum))
-    decided_on = len(s.acceptance) if s.acceptance is not None else len(s.val)
-    noise = standard_error(s.metric, last.validation_metric, decided_on)
-    return original * budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest, noise=noise)
+    if cap is not None:
+        largest = min(largest, max(cap, minimum))
+    return budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest, noise=noise)
+
+
+def _decided_on(s: Session) -> int:
+    """How many images decide a step: the acceptance split's, else the whole validation set's."""
+    return len(s.acceptance) if s.acceptance is not None else len(s.val)
 
 
 def _trained_long(history: list[PruningRecord]) -> bool:

@@ -6,7 +6,7 @@ from torch import nn
 from taylorprune.errors import InputError
 from taylorprune.train import Distillation, TrainingOptions, distillation_loss, train_network
 from taylorprune.train.distill import folded
-from tests.fixtures import colour_blobs, tiny_resnet
+from tests.fixtures import DataDependent, colour_blobs, tiny_resnet
 
 
 def test_loss_mixes_labels_and_soft_targets():
@@ -26,7 +26,9 @@ def test_a_folded_teacher_has_no_batch_norms_and_answers_the_same():
     teacher = tiny_resnet()
     for m in teacher.modules():  # statistics and affine maps far from the identity
         if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5), m.running_var.uniform_(0.5, 2.0), m.weight.data.normal_(1, 0.3)
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.normal_(1, 0.3)
     x = torch.rand(4, 3, 8, 8)
     expected = teacher.eval()(x)
     fast = folded(teacher)
@@ -35,21 +37,15 @@ def test_a_folded_teacher_has_no_batch_norms_and_answers_the_same():
     torch.testing.assert_close(fast(x), expected, rtol=1e-4, atol=1e-5)
 
 
-class _Branching(nn.Module):
-    """Data-dependent control flow: torch.fx cannot trace it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn(self.conv(x))
-        return y if y.sum() > 0 else -y
-
-
 def test_a_teacher_fx_cannot_trace_is_used_as_it_is():
-    teacher = _Branching()
+    teacher = DataDependent()
     assert folded(teacher) is teacher
+
+
+def test_a_teacher_with_hooks_is_used_as_it_is():
+    teacher = tiny_resnet()
+    teacher.layer1.register_forward_hook(lambda module, args, out: None)
+    assert folded(teacher) is teacher  # a traced copy would not call the hook
 
 
 @pytest.mark.parametrize("weight, temperature", [(0.0, 4.0), (1.5, 4.0), (0.5, 0.0)])

@@ -24,6 +24,7 @@ benchmarks/results/cached_teacher.json.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import json
@@ -115,8 +116,8 @@ def fine_tune(net: nn.Module, train: ImageData, val: ImageData, teacher: nn.Modu
 
 
 def main() -> None:
-    setup = step_setup(__doc__.splitlines()[0], 0.05, 35_000, "fine-tuning images (a step's, 15 minutes, Zen 4)",
-                       RESULTS)
+    setup = step_setup(argparse.ArgumentParser(description=__doc__.splitlines()[0]), 0.05, 35_000,
+                       "fine-tuning images (a step's, 15 minutes, Zen 4)", RESULTS)
     args, train, val, teacher, original, net = (setup.args, setup.train, setup.val, setup.teacher, setup.original,
                                                 setup.net)
     cache, cache_s = teacher_outputs(teacher, train)

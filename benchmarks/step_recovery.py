@@ -123,11 +123,10 @@ class StepSetup:
     net: nn.Module  # ``start`` one --step smaller, not fine-tuned
 
 
-def step_setup(description: str, step: float, images: int, images_help: str, results: Path,
-               parser: argparse.ArgumentParser | None = None) -> StepSetup:
-    """Parse the command line this benchmark and cached_teacher.py share (added to ``parser``, which
-    may hold a benchmark's own options), and make the step."""
-    parser = parser or argparse.ArgumentParser(description=description)
+def step_setup(parser: argparse.ArgumentParser, step: float, images: int, images_help: str,
+               results: Path) -> StepSetup:
+    """Add the options this benchmark and cached_teacher.py share to ``parser`` (which may hold a
+    benchmark's own), parse the command line, and make the step."""
     parser.add_argument("--data", required=True, help="CIFAR-10 in any accepted format")
     parser.add_argument("--network", required=True, help="a pruned cifarnet (.safetensors) from a budgeted run")
     parser.add_argument("--step", type=float, default=step, help="share of the original learnables the step removes")
@@ -149,7 +148,7 @@ def main() -> None:
                         "(the defaults always run: the others are paired with them), e.g. 'learn rate'")
     parser.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
                         help="also the defaults on 7,000 to 135,000 images (seed 0)")
-    setup = step_setup(parser.description, 0.08, 14_000, "fine-tuning images of the lever comparison", RESULTS, parser)
+    setup = step_setup(parser, 0.08, 14_000, "fine-tuning images of the lever comparison", RESULTS)
     args, train, val, teacher, original, start, net = (setup.args, setup.train, setup.val, setup.teacher,
                                                        setup.original, setup.start, setup.net)
     header = {"network": args.network, "start_learnables_reduction": 1 - sum(p.numel() for p in start.parameters()) / original,

@@ -38,8 +38,13 @@ def test_a_folded_teacher_has_no_batch_norms_and_answers_the_same():
 
 
 def test_a_teacher_fx_cannot_trace_is_used_as_it_is():
-    teacher = DataDependent()
+    teacher = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), DataDependent())
     assert folded(teacher) is teacher
+
+
+def test_a_teacher_without_batch_norms_is_used_as_it_is():
+    teacher = nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU())
+    assert folded(teacher) is teacher  # nothing to fold: no copy, no trace
 
 
 def test_a_teacher_with_hooks_is_used_as_it_is():

@@ -33,8 +33,8 @@ class Distillation:
 
 def folded(teacher: nn.Module) -> nn.Module:
     """An eval-mode copy of ``teacher`` with each batch norm folded into the convolution or linear
-    layer before it (torch.fx), or ``teacher`` itself where fx cannot trace it or a module hook
-    would be lost (a traced graph does not run hooks).
+    layer before it (torch.fx), or ``teacher`` itself where it has no batch norm, fx cannot trace
+    it, or a module hook would be lost (a traced graph does not run hooks).
 
     The teacher never trains, so its batch norms are fixed affine maps that the layer before
     can absorb. Its forward pass is a share of every fine-tuning image: on the 2-core Zen 4 EPYC
@@ -43,7 +43,9 @@ def folded(teacher: nn.Module) -> nn.Module:
     Outputs agree to rounding.
     """
     teacher.eval()
-    if any(m._forward_hooks or m._forward_pre_hooks for m in teacher.modules()):
+    modules = list(teacher.modules())
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in modules) or \
+            any(m._forward_hooks or m._forward_pre_hooks for m in modules):
         return teacher
     try:
         return fuse(teacher)

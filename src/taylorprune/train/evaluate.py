@@ -12,6 +12,7 @@ from .. import distributed
 from ..errors import InputError, first_line
 from ..losses import LossFn, resolve_loss
 from ..outputs import main_output, to_float32
+from .allocator import keep_freed_memory
 from .device import autocast, inference_batch, resolve_device, use_bf16
 from .metrics import Context, MetricLike, bind, check_metrics, metric_name, with_loss
 from .sources import DataSource, InMemory, as_source
@@ -37,6 +38,8 @@ def evaluate(
     this, and every rank gets the same figures.
     """
     device = device or next(net.parameters()).device
+    if device.type == "cpu":
+        keep_freed_memory()
     bf16 = use_bf16(device) if bf16 is None else bf16
     source = as_source(data, device, workers=workers)
     if len(source) == 0:

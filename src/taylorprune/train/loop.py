@@ -17,6 +17,7 @@ from .. import distributed
 from ..errors import InputError
 from ..losses import LossFn, resolve_loss
 from ..outputs import main_output, to_float32
+from .allocator import keep_freed_memory
 from .device import autocast, prepare_model, resolve_device, use_bf16
 from .distill import Distillation, distillation_loss, folded
 from .evaluate import check_network_input, evaluate
@@ -93,6 +94,8 @@ def train_network(
     if opts.output_network == "best-validation" and opts.validation_data is None:
         raise InputError("output_network='best-validation' needs validation_data; pass it in TrainingOptions")
     device = resolve_device(opts.execution_environment)
+    if device.type == "cpu":
+        keep_freed_memory()
     bf16 = use_bf16(device, opts.precision)
     loss_fn = resolve_loss(loss, opts.label_smoothing)
     data = as_source(train, device, workers=opts.num_workers)

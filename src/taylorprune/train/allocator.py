@@ -1,15 +1,15 @@
 """Keep the memory training frees for its next mini-batch instead of handing it back to the OS.
 
 Every forward and backward pass on a CPU allocates its activations afresh (PyTorch's CPU
-allocator is the C library's malloc) and frees them at the end of the mini-batch. glibc
-returns a freed block to the OS when the free space at the top of its heap passes the trim
-threshold, or at once when the block was big enough to get its own mapping, and its dynamic
-thresholds settle, for cifarnet's 1-8 MB activations, where both keep happening. The next
-mini-batch then faults the same memory back in page by page: about 110 minor page faults and
-0.2-0.3 ms of system time per fine-tuning image (cifarnet at 61% fewer learnables, bf16, with
+allocator is the C library's malloc) and frees them at the end of the mini-batch. glibc hands
+freed memory back to the OS (trimming the top of its heap, or unmapping a block big enough to
+have had its own mapping), and for a training loop's mix of 1-8 MB blocks it keeps doing so.
+The next mini-batch faults the same memory back in page by page: about 100 minor page faults
+and 0.24 ms of system time per fine-tuning image (cifarnet at 60% fewer learnables, bf16, with
 distillation, 2-core AMD EPYC Zen 4). Fixing the two thresholds, blocks up to 32 MiB (glibc's
-64-bit maximum) from the heap and no trimming below 1 GiB, keeps the freed pages mapped:
-under 1 page fault per 1,000 images (benchmarks/cpu_allocator.py).
+64-bit maximum) from the heap and no trimming below 1 GiB, keeps the freed pages mapped: 1.4
+faults and 0.01 ms of system time per image, and 10% less wall time per image (median of 8
+paired rounds, 6 of them faster; benchmarks/cpu_allocator.py, results/cpu_allocator-zen4.json).
 
 The cost: the process keeps up to its own peak of freed memory (at most 1 GiB at the top of
 the heap) instead of returning it. A pruning or training process is about to allocate it again.

@@ -43,6 +43,7 @@ def _faults(mode: str) -> int:
     return int(done.stdout.split()[-1])
 
 
+@pytest.mark.slow  # two fresh interpreters
 @glibc
 def test_kept_memory_is_not_faulted_back_in_for_every_mini_batch():
     default, kept = _faults("default"), _faults("kept")

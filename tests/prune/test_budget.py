@@ -74,7 +74,8 @@ def test_after_the_planned_steps_a_last_step_takes_all_of_the_final_fine_tunings
     final_fixed = (CIFAR.selection + CIFAR.acceptance) * CPU.eval_image_s
     assert p.final_images == int((900 - late - end - final_fixed) / CPU.train_image_s)
     assert p.step_images == int((900 - late - end - fixed) / CPU.train_image_s)
-    assert p.step_images > 2 * b.step_s / CPU.train_image_s, "over twice a planned step"
+    assert p.step_images > 2 * b.step_s / CPU.train_image_s and p.last_step, "over twice a planned step"
+    assert not plan(b, 10, CPU, CIFAR, steps_done=0).last_step
     # A last chance at the same moment gets less: its search may go on after it.
     assert p.last_chance_images == int(budget.LAST_CHANCE_SHARE * (900 - late - end - fixed - final_fixed)
                                        / CPU.train_image_s)
@@ -150,3 +151,13 @@ def test_a_drop_within_the_figures_noise_grows_the_step_only_as_far_as_the_margi
     assert budget.next_increment(0.02, margin=1.5, drop=0.1, **grow) == pytest.approx(0.03)  # 0.5 * 1.5 / 0.5
     assert budget.next_increment(0.02, margin=3.0, drop=-0.5, **grow) == 0.04  # far from it: doubled
     assert budget.next_increment(0.02, margin=1.0, drop=1.0, **grow) == pytest.approx(0.01)  # a measured slope rules
+
+
+def test_a_last_step_expects_to_use_all_of_the_margin() -> None:
+    grow = dict(minimum=0.005, maximum=0.15, share=budget.LAST_STEP_SHARE)
+    assert budget.next_increment(0.02, margin=1.0, drop=1.0, **grow) == pytest.approx(0.02)  # the slope: 1 per 2%
+    # Within the noise (0.5): sized as if the step cost 0.5. 0.77 above the floor, a last step's
+    # mean on the Zen 4 EPYC: 1.54x the step, where half the margin would hold it.
+    assert budget.next_increment(0.02, margin=0.77, drop=0.1, noise=0.5, **grow) == pytest.approx(0.0308)
+    assert budget.next_increment(0.02, margin=0.77, drop=0.1, noise=0.5, minimum=0.005, maximum=0.15) == 0.02
+    assert budget.next_increment(0.02, margin=3.0, drop=0.1, noise=0.5, **grow) == 0.04  # still at most doubled

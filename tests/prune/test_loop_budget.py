@@ -3,6 +3,7 @@
 import copy
 import itertools
 import json
+import re
 
 import pytest
 import torch
@@ -261,7 +262,8 @@ def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_fi
 
     def plan(s):
         done, left = len(s.info.pruning_history) - 1, 1000.0 - timing.elapsed(s)
-        return budget.Plan(64, 64, left) if done < 2 else budget.Plan(160 if done == 2 else 0, 0, left)
+        return budget.Plan(64, 64, left) if done < 2 else budget.Plan(160 if done == 2 else 0, 0, left,
+                                                                      last_step=done == 2)
 
     monkeypatch.setattr(timing, "plan", plan)
     returned, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.1,
@@ -273,6 +275,31 @@ def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_fi
     assert h[3].fine_tuning_images == 160 and info.final_fine_tuning is None
     assert info.stop_reason == StopReason.TIME and info.stop_detail.endswith("the rest goes to the report")
     assert count_learnables(returned) == info.learnables == h[2].learnables
+
+
+def test_a_last_step_after_an_accepted_one_is_sized_to_use_all_of_the_margin(trained, monkeypatch, capsys):
+    # 95, then 90 on a floor of 85: the second step cost 5 and left 5 above the floor. A planned
+    # step would expect to use half of that margin (half the step before it); the last step,
+    # whose failure would return the 90 network, expects to use all of it: as large again.
+    _scripted_decisions(monkeypatch, [95.0, 90.0, 86.0], baseline=100.0)
+
+    def plan(s):
+        done, left = len(s.info.pruning_history) - 1, 1000.0 - timing.elapsed(s)
+        return budget.Plan(64, 64, left) if done < 2 else budget.Plan(160 if done == 2 else 0, 0, left,
+                                                                      last_step=done == 2)
+
+    monkeypatch.setattr(timing, "plan", plan)
+    _, info = run_pruning(trained, validation_threshold=85.0, learnables_reduction_increment=0.04,
+                          learnables_reduction_goal=0.9, time_budget_s=1000.0, confidence=0.0, channel_multiple=1,
+                          options=tiny_options(verbose=True))
+    h = info.pruning_history
+    steps = [b.learnables_reduction - a.learnables_reduction for a, b in zip(h[:-1], h[1:], strict=True)]
+    assert [r.meets_threshold for r in h[1:]] == [True, True, True] and h[3].fine_tuning_images == 160
+    said = re.search(r"all of the margin, since falling short returns the network before it: "
+                     r"a ([\d.]+)% step \(planned: ([\d.]+)%\)", capsys.readouterr().out)
+    assert said and float(said[1]) == pytest.approx(100 * steps[1], rel=0.01)  # the step whose slope it used
+    assert float(said[2]) == pytest.approx(float(said[1]) / 2, rel=0.01)
+    assert steps[2] == pytest.approx(steps[1], rel=0.25)  # as selected in whole channels
 
 
 def test_a_search_that_stops_names_the_figure_and_the_bound_that_decided(trained, monkeypatch):

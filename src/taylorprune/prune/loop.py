@@ -21,7 +21,7 @@ from ..losses import resolve_loss
 from ..train import TrainingOptions
 from ..train.device import native_bf16, resolve_device
 from ..train.sources import as_source, split_source
-from . import steps, timing
+from . import budget, steps, timing
 from .acceptance import split_for_decisions
 from .candidates import pruned_layers
 from .history import PruningInfo, StopReason
@@ -166,8 +166,9 @@ def _search(s: Session) -> StopReason:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to {rest}"
             return StopReason.TIME
         below = _retry_limit(s)
+        target = _last_step(s, increment, original, images) if extension is None else increment
         step = extension or steps.resumed_step(s, iteration) or \
-            steps.prune_step(s, iteration, min(increment, goal - removed), below=below)
+            steps.prune_step(s, iteration, min(target, goal - removed), below=below)
         extension = None
         if step is None and below < math.inf:
             s.info.stop_detail = (f"{s.missed(history[-1])}; no smaller step is possible (each group's next "
@@ -205,6 +206,20 @@ def _search(s: Session) -> StopReason:
             s.log(f"  retrying from the last network that met the threshold with a "
                   f"{100 * increment / original:.2f}% step")
     raise AssertionError("unreachable")
+
+
+def _last_step(s: Session, increment: float, original: float, images: int | None) -> float:
+    """The next step's size: ``increment``, or for a last step after an accepted one, the step that
+    uses all of the margin (budget.LAST_STEP_SHARE): a last step that falls short returns the
+    network before it, so it risks no size. A retry after a failure keeps its halved size."""
+    history = s.info.pruning_history
+    if len(history) < 2 or not history[-1].meets_threshold or not timing.last_step(s):
+        return increment
+    sized = timing.next_increment(s, increment, original, history, share=budget.LAST_STEP_SHARE)
+    s.log(f"  the last step: it fine-tunes on {images:,} images, all the time left, and may use all of the "
+          f"margin, since falling short returns the network before it: a {100 * sized / original:.2f}% step "
+          f"(planned: {100 * increment / original:.2f}%)")
+    return sized
 
 
 def _retreat_stops(s: Session, increment: float, original: float) -> bool:

@@ -139,9 +139,16 @@ def first_increment(s: Session, increment: float, original: float) -> float:
     return _sized(s, increment / original, base, 0.0, noise) * original
 
 
-def next_increment(s: Session, increment: float, original: float, history: list[PruningRecord]) -> float:
+def last_step(s: Session) -> bool:
+    """Whether the next step is the search's last (it takes all the time left); False without a budget."""
+    return s.budget is not None and plan(s).last_step
+
+
+def next_increment(s: Session, increment: float, original: float, history: list[PruningRecord],
+                   share: float = 0.5) -> float:
     """The step after an accepted one (the last of ``history``): under a budget sized by the
-    margin left (budget.next_increment, from the last two accepted steps), else unchanged.
+    margin left (budget.next_increment, from the last two accepted steps, expecting to use
+    ``share`` of it), else unchanged.
 
     The drop is what the step cost after one planned fine-tuning: for a network accepted on its
     second fine-tuning, its first look's figure. A last chance trains several times as long as
@@ -164,11 +171,11 @@ def next_increment(s: Session, increment: float, original: float, history: list[
     step = (s.cost.size(before) - s.cost.size(last)) / original
     cap = step if first_look is last and _trained_long(history) else None
     noise = standard_error(s.metric, last.validation_metric, _decided_on(s))
-    return _sized(s, step, last, drop, noise, cap) * original
+    return _sized(s, step, last, drop, noise, cap, share) * original
 
 
 def _sized(s: Session, step: float, last: PruningRecord, drop: float, noise: float,
-           cap: float | None = None) -> float:
+           cap: float | None = None, share: float = 0.5) -> float:
     """budget.next_increment after ``last`` (a fraction of the original cost), within the options'
     bounds and at most ``cap`` (or the minimum, where that is larger)."""
     sign = 1.0 if s.higher_is_better else -1.0
@@ -177,7 +184,7 @@ def _sized(s: Session, step: float, last: PruningRecord, drop: float, noise: flo
     largest = max(budget.MAX_INCREMENT, s.opts.learnables_reduction_increment)
     if cap is not None:
         largest = min(largest, max(cap, minimum))
-    return budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest, noise=noise)
+    return budget.next_increment(step, margin, drop, minimum=minimum, maximum=largest, noise=noise, share=share)
 
 
 def _decided_on(s: Session) -> int:

@@ -166,7 +166,7 @@ def _search(s: Session) -> StopReason:
             s.info.stop_detail = f"{timing.left_text(s)}: the rest goes to {rest}"
             return StopReason.TIME
         below = _retry_limit(s)
-        target = _last_step(s, increment, original, images) if extension is None else increment
+        target = _step_size(s, increment, original, images) if extension is None else increment
         step = extension or steps.resumed_step(s, iteration) or \
             steps.prune_step(s, iteration, min(target, goal - removed), below=below)
         extension = None
@@ -208,7 +208,7 @@ def _search(s: Session) -> StopReason:
     raise AssertionError("unreachable")
 
 
-def _last_step(s: Session, increment: float, original: float, images: int | None) -> float:
+def _step_size(s: Session, increment: float, original: float, images: int | None) -> float:
     """The next step's size: ``increment``, or for a last step after an accepted one, the step that
     uses all of the margin (budget.LAST_STEP_SHARE): a last step that falls short returns the
     network before it, so it risks no size. A retry after a failure keeps its halved size."""

@@ -81,6 +81,16 @@ def test_after_the_planned_steps_a_last_step_takes_all_of_the_final_fine_tunings
                                        / CPU.train_image_s)
 
 
+def test_a_step_with_less_than_half_of_a_planned_steps_time_gives_it_to_the_last_step() -> None:
+    b = start_budget(900, 10, CPU, CIFAR)
+    end = budget.end_seconds(CPU, CIFAR, 900)
+    fixed = budget.step_fixed_seconds(CPU, CIFAR)
+    late = 900 - end - b.final_s - fixed - 0.4 * b.step_s  # 0.4 of a planned step still fits
+    p = plan(b, late, CPU, CIFAR, steps_done=budget.PLANNED_STEPS)
+    assert p.last_step and p.step_images == int((900 - late - end - fixed) / CPU.train_image_s)
+    assert not plan(b, late - 0.2 * b.step_s, CPU, CIFAR, steps_done=budget.PLANNED_STEPS).last_step, "0.6 fits"
+
+
 def test_when_the_time_left_buys_less_than_a_planned_step_all_of_it_goes_to_the_final_fine_tuning() -> None:
     b = start_budget(900, 10, CPU, CIFAR)
     end = budget.end_seconds(CPU, CIFAR, 900)

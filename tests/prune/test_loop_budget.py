@@ -252,6 +252,13 @@ def test_a_new_step_accepted_after_a_long_last_chance_does_not_grow_the_next_ste
     assert sized[1] == pytest.approx(retry)  # not 0.15
 
 
+def _two_planned_steps_then_a_last_one(s):
+    """A plan of two steps on 64 images, then a last step on all the time left (160 images), then none."""
+    done, left = len(s.info.pruning_history) - 1, 1000.0 - timing.elapsed(s)
+    return budget.Plan(64, 64, left) if done < 2 else budget.Plan(160 if done == 2 else 0, 0, left,
+                                                                  last_step=done == 2)
+
+
 def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_final_fine_tuning(trained,
                                                                                                monkeypatch, capsys):
     # Two planned steps, then a last step on all the time left (160 images), which falls 5
@@ -259,13 +266,7 @@ def test_a_last_step_that_falls_short_returns_the_network_before_it_without_a_fi
     # fine-tune the network before it, so that one is returned as it was accepted, and the
     # log does not announce a retry that cannot run.
     _scripted_decisions(monkeypatch, [100.0, 100.0, 45.0], baseline=100.0)
-
-    def plan(s):
-        done, left = len(s.info.pruning_history) - 1, 1000.0 - timing.elapsed(s)
-        return budget.Plan(64, 64, left) if done < 2 else budget.Plan(160 if done == 2 else 0, 0, left,
-                                                                      last_step=done == 2)
-
-    monkeypatch.setattr(timing, "plan", plan)
+    monkeypatch.setattr(timing, "plan", _two_planned_steps_then_a_last_one)
     returned, info = run_pruning(trained, validation_threshold=50.0, learnables_reduction_increment=0.1,
                                  learnables_reduction_goal=0.6, time_budget_s=1000.0, confidence=0.0,
                                  options=tiny_options(verbose=True))
@@ -282,13 +283,7 @@ def test_a_last_step_after_an_accepted_one_is_sized_to_use_all_of_the_margin(tra
     # step would expect to use half of that margin (half the step before it); the last step,
     # whose failure would return the 90 network, expects to use all of it: as large again.
     _scripted_decisions(monkeypatch, [95.0, 90.0, 86.0], baseline=100.0)
-
-    def plan(s):
-        done, left = len(s.info.pruning_history) - 1, 1000.0 - timing.elapsed(s)
-        return budget.Plan(64, 64, left) if done < 2 else budget.Plan(160 if done == 2 else 0, 0, left,
-                                                                      last_step=done == 2)
-
-    monkeypatch.setattr(timing, "plan", plan)
+    monkeypatch.setattr(timing, "plan", _two_planned_steps_then_a_last_one)
     _, info = run_pruning(trained, validation_threshold=85.0, learnables_reduction_increment=0.04,
                           learnables_reduction_goal=0.9, time_budget_s=1000.0, confidence=0.0, channel_multiple=1,
                           options=tiny_options(verbose=True))

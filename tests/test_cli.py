@@ -10,6 +10,7 @@ import torch
 
 from taylorprune.artifacts import load_network
 from taylorprune.cli import main
+from taylorprune.errors import InputError
 
 TINY = "tests.fixtures:tiny_resnet"
 
@@ -234,3 +235,27 @@ def test_every_command_that_loads_a_model_takes_trust_code():
     for name in loading:
         flag = commands[name]._option_string_actions.get("--trust-code")
         assert flag is not None and flag.default is False and flag.const is True, name
+
+
+@pytest.mark.parametrize("size, seed, pretrained, images, leaks", [
+    (None, 0, True, 50_000, False),  # the default split: the images the bundled weights were trained without
+    (2_000, 0, True, 50_000, False),  # fewer of them
+    (None, 3, True, 50_000, True),  # another seed: images they were trained on
+    (6_000, 0, True, 50_000, True),  # more than they were trained without
+    (None, 3, False, 50_000, False),  # no bundled weights, nothing to check
+    (None, 3, True, 40_000, False),  # not the training set they came from
+])
+def test_validation_on_images_the_bundled_weights_were_trained_on_is_refused(size, seed, pretrained, images, leaks):
+    import argparse
+
+    from taylorprune.cli.common import carve_validation
+    from taylorprune.data import ImageData
+
+    labels = torch.arange(images) % 10
+    data = ImageData(torch.zeros(images, 1, 1, 1, dtype=torch.uint8), labels, [str(k) for k in range(10)])
+    args = argparse.Namespace(model="cifarnet", pretrained=pretrained)
+    if leaks:
+        with pytest.raises(InputError, match="ones the bundled cifarnet weights were trained on.*--validation-seed 0"):
+            carve_validation(data, size, seed, args)
+    else:
+        assert len(carve_validation(data, size, seed, args)[1]) == (size or min(images // 10, 5_000))

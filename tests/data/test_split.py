@@ -74,3 +74,15 @@ def test_default_validation_size_fits_any_data_set() -> None:
     sizes = {n: default_validation_size(n) for n in (8, 240, 1_000, 3_000, 50_000, 1_000_000)}
     assert sizes == {8: 2, 240: 60, 1_000: 200, 3_000: 300, 50_000: 5_000, 1_000_000: 5_000}
     assert all(0 < default_validation_size(n) <= n // 4 for n in range(4, 3_000))
+
+
+def test_the_mask_is_the_split_and_a_smaller_split_lies_within_a_larger_one() -> None:
+    """What lets a run check its validation against the images bundled weights were trained without."""
+    from taylorprune.data import validation_mask
+
+    data = labelled([k % 10 for k in range(2_000)])
+    small, large = validation_mask(data, 100, seed=4), validation_mask(data, 400, seed=4)
+    assert ids(split_validation(data, 400, seed=4)[1]) == ids(data.subset(torch.from_numpy(large)))
+    assert (small.sum(), large.sum()) == (100, 400)
+    assert not (small & ~large).any()
+    assert (validation_mask(data, 100, seed=5) & ~large).any()

@@ -32,7 +32,7 @@ def test_every_field_says_what_it_means_and_is_checked():
 def test_none_is_allowed_exactly_where_the_type_says_so():
     optional_fields = {f.name for f in dataclasses.fields(PruningOptions) if optional(f)}
     assert optional_fields == {"layer_names", "validation_split", "min_increment", "fine_tuning_budget_epochs",
-                               "time_budget_s", "validation_seed", "channel_multiple"}
+                               "time_budget_s", "channel_multiple"}
     PruningOptions(validation_threshold=50.0, **dict.fromkeys(optional_fields))
     with pytest.raises(InputError, match="learnables_reduction_increment=None"):
         PruningOptions(validation_threshold=50.0, learnables_reduction_increment=None)

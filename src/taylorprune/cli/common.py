@@ -77,10 +77,12 @@ def process_age_s() -> float:
         return 0.0
 
 
-def carve_validation(train: Any, size: float | None, seed: int) -> tuple[Any, Any]:
+def carve_validation(train: Any, size: float | None, seed: int, args: argparse.Namespace) -> tuple[Any, Any]:
     """(train, validation) split from the training data, and one line saying what was chosen.
 
-    ``size``: a fraction < 1, a count, 0 for none, or None for the default rule.
+    ``size``: a fraction < 1, a count, 0 for none, or None for the default rule. With the bundled
+    weights (``args.pretrained``) on the training set they came from, a split reaching beyond the
+    images they were trained without is refused: every decision on it would be flattered.
     """
     from ..data import DEFAULT_RULE, default_validation_size, split_validation
 
@@ -88,10 +90,26 @@ def carve_validation(train: Any, size: float | None, seed: int) -> tuple[Any, An
         print("validation: none (--validation 0)")
         return train, None
     count = default_validation_size(len(train)) if size is None else (int(size) if size >= 1 else size)
+    _check_held_out(train, count, seed, args)
     rest, val = split_validation(train, count, seed=seed)
     rule = f"{DEFAULT_RULE}; --validation to choose" if size is None else "--validation"
     print(f"validation: {len(val):,} of {len(train):,} training images ({rule})")
     return rest, val
+
+
+def _check_held_out(train: Any, count: float | int, seed: int, args: argparse.Namespace) -> None:
+    """Refuse a validation split holding images the bundled --pretrained weights were trained on."""
+    from ..data import validation_mask
+    from ..models import HELD_OUT
+
+    held = HELD_OUT.get(args.model) if args.pretrained else None
+    if held is None or len(train) != held.of:
+        return
+    leaked = int((validation_mask(train, count, seed) & ~validation_mask(train, held.size, held.seed)).sum())
+    if leaked:
+        raise InputError(f"{leaked:,} validation images are ones the bundled {args.model} weights were trained on "
+                         f"(they were trained without the {held.size:,} of validation seed {held.seed}); use "
+                         f"--validation-seed {held.seed} and --validation {held.size:,} or fewer, or your own --weights")
 
 
 def architecture(model: str, num_classes: int) -> tuple[str, dict, list]:

@@ -74,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         refuse_task_run(out)
     train, test = load_data(args)
-    seed = args.seed if pruning.validation_seed is None else pruning.validation_seed
-    train, val = carve_validation(train, pruning.validation_split, seed)
+    train, val = carve_validation(train, pruning.validation_split, pruning.validation_seed, args)
     net = load_model(args, len(train.classes))
     options = options.replace(validation_data=val, validation_frequency=validation_frequency(args, train))
     base, kwargs, plans = architecture(args.model, len(train.classes))

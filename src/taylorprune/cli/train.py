@@ -56,6 +56,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import distributed
     from ..artifacts import save_network
+    from ..data import VALIDATION_SEED
     from ..report import plot_training
     from ..train import test_net, train_network
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     options = training_options(args)  # bad options fail before any data is read
     out = out_dir(args.out, args.force)
     train, test = load_data(args)
-    train, val = carve_validation(train, args.validation, args.seed)
+    train, val = carve_validation(train, args.validation, VALIDATION_SEED, args)
     net = load_model(args, len(train.classes))
     options = options.replace(validation_data=val, validation_frequency=validation_frequency(args, train))
     main = distributed.is_main()  # under torchrun only rank 0 writes

@@ -9,11 +9,18 @@ from .cache import cache_dir
 from .cifar10 import CIFAR10_CLASSES, load_cifar10, load_data
 from .image_data import ImageData
 from .image_folder import load_image_folder
-from .split import DEFAULT_RULE, default_validation_size, split_validation
+from .split import (
+    DEFAULT_RULE,
+    VALIDATION_SEED,
+    default_validation_size,
+    split_validation,
+    validation_mask,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
     "DEFAULT_RULE",
+    "VALIDATION_SEED",
     "ImageData",
     "as_image_data",
     "cache_dir",
@@ -23,4 +30,5 @@ __all__ = [
     "load_image_folder",
     "split_validation",
     "to_image_data",
+    "validation_mask",
 ]

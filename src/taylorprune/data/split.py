@@ -13,6 +13,11 @@ from .image_data import ImageData
 # but never more than a quarter of the data, so training keeps three quarters.
 SHARE, CAP, FLOOR = 0.1, 5000, 200
 DEFAULT_RULE = f"default: {SHARE:.0%} capped at {CAP:,}, at least {FLOOR} or a quarter of the data"
+# The seed of every validation split unless one is named: fixed, not the training seed, so that a
+# network trained by `taylorprune train` (or the bundled cifarnet, trained so) and then pruned or
+# trained with another --seed never meets its own training images in validation. The bundled
+# cifarnet scores 89.16% on the 5,000 images of seed 0 and 98.16% / 98.34% on those of seeds 1 / 3.
+VALIDATION_SEED = 0
 
 
 def default_validation_size(n: int) -> int:
@@ -29,6 +34,16 @@ def split_validation(
     its proportional share (largest remainders break ties, so counts add up exactly);
     which images go is fixed by ``seed``. Both parts keep the original image order.
     """
+    mask = torch.from_numpy(validation_mask(data, size, seed))
+    return data.subset(~mask), data.subset(mask)
+
+
+def validation_mask(data: ImageData, size: float | int, seed: int = 0) -> np.ndarray:
+    """(N,) bool: the images ``split_validation(data, size, seed)`` puts into validation.
+
+    Each class's images are taken in the order of one permutation fixed by ``seed``, so a
+    smaller split with the same seed lies within a larger one.
+    """
     labels = data.labels.numpy()  # (N,)
     counts = np.bincount(labels, minlength=len(data.classes))  # (K,)
     quotas = _quotas(counts, _validation_count(size, len(data)))  # (K,)
@@ -37,8 +52,7 @@ def split_validation(
     chosen = np.concatenate([order[shuffled == k][:quota] for k, quota in enumerate(quotas)])
     is_validation = np.zeros(len(data), dtype=bool)
     is_validation[chosen] = True
-    mask = torch.from_numpy(is_validation)
-    return data.subset(~mask), data.subset(mask)
+    return is_validation
 
 
 def _validation_count(size: float | int, n: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +26,20 @@ from .normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from .registry import create_model, is_registered, list_models
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The validation split bundled weights were trained without: ``split_validation(train, size,
+    seed)`` of a training set of ``of`` images. Validating on any other image of that set would
+    judge a network on images it learned."""
+
+    size: int
+    seed: int
+    of: int
+
+
+HELD_OUT = {"cifarnet": HeldOut(size=5000, seed=0, of=50_000)}  # as its model card says
 TORCHVISION = "torchvision:"
 _JSON_SCALARS = (str, int, float, bool, type(None))
 

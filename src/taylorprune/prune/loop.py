@@ -89,8 +89,7 @@ def compress_network_using_taylor_pruning(
                          "cannot give; pass a Dataset instead, or no time budget")
     if train_opts.validation_data is None:
         size = default_validation_size(len(data)) if opts.validation_split is None else opts.validation_split
-        seed = train_opts.seed if opts.validation_seed is None else opts.validation_seed
-        data, val = split_source(data, int(size) if size >= 1 else size, seed=seed)
+        data, val = split_source(data, int(size) if size >= 1 else size, seed=opts.validation_seed)
         rule = DEFAULT_RULE if opts.validation_split is None else "PruningOptions.validation_split"
         log(train_opts, f"validation: {len(val):,} of the {len(data) + len(val):,} training examples ({rule})")
     else:

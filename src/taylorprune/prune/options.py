@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..data import VALIDATION_SEED
 from ..errors import InputError
 from ..importance import IMPORTANCE, NORMALIZATIONS
 from ..losses import check_loss
@@ -135,10 +136,11 @@ class PruningOptions:
     acceptance_share: float = option(
         0.8, allowed=Range(0, 1, low_open=True, high_open=True),
         doc="share of the validation data used only to accept or reject steps when confidence > 0")
-    validation_seed: int | None = option(
-        None, allowed=Range(0),
-        doc="seed of the validation split carved from the training data (None: the training seed); fix it "
-            "to vary --seed without moving images a pretrained network trained on into validation")
+    validation_seed: int = option(
+        VALIDATION_SEED, allowed=Range(0),
+        doc="seed of the validation split carved from the training data; fixed whatever the training seed, "
+            "so a network trained here (the bundled cifarnet too) never meets its own training images in "
+            "validation")
 
     def __post_init__(self) -> None:
         if self.layer_names is not None and not isinstance(self.layer_names, tuple):

@@ -108,7 +108,7 @@ def _check_held_out(train: Any, count: float | int, seed: int, args: argparse.Na
     leaked = int((validation_mask(train, count, seed) & ~validation_mask(train, held.size, held.seed)).sum())
     if leaked:
         raise InputError(f"{leaked:,} validation images are ones the bundled {args.model} weights were trained on "
-                         f"(they were trained without the {held.size:,} of validation seed {held.seed}); use "
+                         f"(they were trained without the {held.size:,} images of validation seed {held.seed}); use "
                          f"--validation-seed {held.seed} and --validation {held.size:,} or fewer, or your own --weights")
 
 

@@ -14,9 +14,10 @@ from .image_data import ImageData
 SHARE, CAP, FLOOR = 0.1, 5000, 200
 DEFAULT_RULE = f"default: {SHARE:.0%} capped at {CAP:,}, at least {FLOOR} or a quarter of the data"
 # The seed of every validation split unless one is named: fixed, not the training seed, so that a
-# network trained by `taylorprune train` (or the bundled cifarnet, trained so) and then pruned or
-# trained with another --seed never meets its own training images in validation. The bundled
-# cifarnet scores 89.16% on the 5,000 images of seed 0 and 98.16% / 98.34% on those of seeds 1 / 3.
+# network trained by `taylorprune train` (the bundled cifarnet was) and then pruned or trained with
+# another --seed never meets its own training images in validation. The bundled cifarnet scores
+# 89.16% on the 5,000 images of seed 0 and 98.16% / 98.34% on those of seeds 1 / 3
+# (tests/models/test_pretrained.py).
 VALIDATION_SEED = 0
 
 

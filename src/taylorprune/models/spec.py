@@ -26,6 +26,8 @@ from .normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from .registry import create_model, is_registered, list_models
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+TORCHVISION = "torchvision:"
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,6 @@ class HeldOut:
 
 
 HELD_OUT = {"cifarnet": HeldOut(size=5000, seed=0, of=50_000)}  # as its model card says
-TORCHVISION = "torchvision:"
-_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 class InputNormalized(nn.Module):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def provenance(seed: int | None) -> dict[str, Any]:
     return {
         "command": " ".join(["python", _script(), *sys.argv[1:]]),
         "seed": seed,
-        "git_commit": _git("rev-parse", "HEAD"),
+        # A checkout copied without its .git (a GPU machine's) names its commit in BENCHMARK_COMMIT.
+        "git_commit": _git("rev-parse", "HEAD") or os.environ.get("BENCHMARK_COMMIT"),
         "git_dirty": _dirty(),
         "versions": {"taylorprune": taylorprune.__version__,
                      **{name: version for name in PACKAGES if (version := _version(name))}},

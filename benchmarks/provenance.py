@@ -33,9 +33,10 @@ def provenance(seed: int | None) -> dict[str, Any]:
     return {
         "command": " ".join(["python", _script(), *sys.argv[1:]]),
         "seed": seed,
-        # A checkout copied without its .git (a GPU machine's) names its commit in BENCHMARK_COMMIT.
-        "git_commit": _git("rev-parse", "HEAD") or os.environ.get("BENCHMARK_COMMIT"),
-        "git_dirty": _dirty(),
+        # A tree copied to another machine (a GPU's) names its commit in BENCHMARK_COMMIT: a .git
+        # travelling with it may be older than the files, so git cannot tell there.
+        "git_commit": os.environ.get("BENCHMARK_COMMIT") or _git("rev-parse", "HEAD"),
+        "git_dirty": None if os.environ.get("BENCHMARK_COMMIT") else _dirty(),
         "versions": {"taylorprune": taylorprune.__version__,
                      **{name: version for name in PACKAGES if (version := _version(name))}},
         "machine": describe_machine(),

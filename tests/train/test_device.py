@@ -3,6 +3,7 @@ import torch
 
 from taylorprune.train import evaluate
 from taylorprune.train.device import inference_batch
+from taylorprune.train.evaluate import check_network_input
 from taylorprune.train.sources import InMemory
 from tests.fixtures import colour_blobs
 from tests.train.test_loop import tiny_net
@@ -28,3 +29,11 @@ def test_evaluate_takes_the_devices_batch_unless_told_and_the_figures_do_not_dep
     assert sizes == [128, 1000]
     assert default["accuracy"] == large["accuracy"]
     assert default["loss"] == pytest.approx(large["loss"], rel=1e-5)
+
+
+def test_a_source_on_another_device_is_checked_on_the_networks():
+    """The loop puts in-memory data on the GPU before it moves the network there ("meta" stands in
+    for the other device on a machine without one)."""
+    net = tiny_net().to("meta")
+    out = check_network_input(net, InMemory(colour_blobs(8), torch.device("cpu")))
+    assert out.device.type == "meta"

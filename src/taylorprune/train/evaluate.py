@@ -94,7 +94,8 @@ def check_network_input(net: nn.Module, data: Any, loss: str | LossFn = "crossen
     Returns the network's outputs for them (a tensor, dict or tuple)."""
     device = next(net.parameters()).device
     source = as_source(data, device)
-    x, y = source.example(2)
+    x, y = source.example(2)  # a source already on the GPU meets a network still on the CPU before the loop moves it
+    x, y = x.to(device), y.to(device)
     was_training = net.training
     net.eval()
     try:

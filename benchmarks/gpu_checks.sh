@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The GPU figures still owed (docs/speed.md, docs/results.md), in one call of a short device lease:
-#   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; 10-12 minutes with the
-#                                     default rows: trim ROWS or ROW_LIMIT to fit the lease)
-# 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes)
+#   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; 13-19 minutes with the
+#                                     defaults: trim BUDGET_SEEDS, ROWS or ROW_LIMIT to fit the lease)
+# 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes); make prune's command with
+#    a 60-second budget (compare_budget.py, seeds $BUDGET_SEEDS), and Torch-Pruning replaying it
 # 2. speed table with torch.compile rows, torch.profiler summary
 # 3. torchrun --nproc_per_node=1 against a plain process
 # 4. compare_matlab.py scenario 1 rows, each time-limited (Ctrl-C keeps the best)
 # 5. GPU latency of the bundled network against the "ours" row's result
 # Needs CIFAR-10 at $DATA (default .device/cifar10-jpeg.tar.gz, an ignored copy of the shared
-# tarball). Results go to $OUT (checks.log, *.json, runs.tgz).
+# tarball). Results go to $OUT (checks.log, *.json, runs.tgz). A .git copied with the tree can be
+# older than its files: pass the commit that is checked out here as BENCHMARK_COMMIT.
 set -u -o pipefail
 OUT=${OUT:-/tmp/taylorprune-out}
 WORK=${WORK:-/tmp/taylorprune-work}
@@ -32,11 +34,15 @@ log() { echo "== [$(($(date +%s) - T0)) s] $*"; }
 log "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch; print('torch', torch.__version__)"
-python3 -c "from taylorprune.data import load_data; load_data('$DATA')"
+python3 -c "from taylorprune.data import load_data; load_data('$DATA')"  # decoded before any clock starts
 log "GPU tests"
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/train/test_graphs.py \
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/train/test_graphs.py tests/train/test_device.py \
   tests/export/test_cli.py::test_benchmark_on_the_gpu tests/prune/test_loop.py::test_a_run_on_the_gpu_with_cuda_graphs
 log "GPU tests exit $?"
+log "make prune's command, 60-second budget, seeds ${BUDGET_SEEDS:=0,1,2}; Torch-Pruning replaying it if carried"
+BUDGET_ROWS=ours$([ -d /tmp/site/torch_pruning ] && echo ,torch-pruning)
+timeout 600 python3 benchmarks/compare_budget.py --data "$DATA" --rows "$BUDGET_ROWS" --seeds "$BUDGET_SEEDS" \
+  --budget 60s --out "$WORK/budget" --json "$OUT/compare_budget-gpu.json"
 log "speed table (with torch.compile) and the profile of where a step's time goes"
 timeout 240 python3 benchmarks/speed.py $COMPILE --profile --data "$DATA" --json "$OUT/speed-gpu.json" | tail -n 40
 log "torchrun nproc 1 vs a plain process (45,000 images, 3 epochs, bf16)"
@@ -57,5 +63,5 @@ timeout 90 python3 benchmarks/speed.py --ours-only --network "$WORK/compare/ours
 log "GPU latency: bundled cifarnet vs the 'ours' row"
 timeout 60 python3 -m taylorprune benchmark --model "$WORK/compare/ours/model.safetensors" --baseline cifarnet \
   --runtimes pytorch-cuda,pytorch-cuda-bf16 --batch-sizes 1,128,1024 --json "$OUT/latency-gpu.json"
-tar czf "$OUT/runs.tgz" -C "$WORK" --exclude='*.pt' --exclude=checkpoint.safetensors compare
+tar czf "$OUT/runs.tgz" -C "$WORK" --exclude='*.pt' --exclude=checkpoint.safetensors compare budget
 log "done"

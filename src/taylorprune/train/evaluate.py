@@ -94,8 +94,8 @@ def check_network_input(net: nn.Module, data: Any, loss: str | LossFn = "crossen
     Returns the network's outputs for them (a tensor, dict or tuple)."""
     device = next(net.parameters()).device
     source = as_source(data, device)
-    x, y = source.example(2)  # a source already on the GPU meets a network still on the CPU before the loop moves it
-    x, y = x.to(device), y.to(device)
+    # The loop puts in-memory data on the GPU before it moves the network there.
+    x, y = (t.to(device) for t in source.example(2))
     was_training = net.training
     net.eval()
     try:

@@ -1,11 +1,12 @@
 import itertools
+import time
 
 import pytest
 import torch
 
 from taylorprune.errors import InputError
 from taylorprune.prune import StopReason, count_learnables
-from taylorprune.train import evaluate
+from taylorprune.train import evaluate, train_network
 from tests.fixtures import tiny_resnet
 from tests.prune.helpers import VAL, run_pruning, tiny_options
 
@@ -131,9 +132,25 @@ def test_time_split_accounts_for_the_whole_run(trained):
     _, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
                      learnables_reduction_goal=0.2, on_iteration=lambda *a: None)
     split = info.time_split
-    assert {"validation", "scoring", "surgery", "fine_tuning", "callbacks", "other"} <= set(split)
+    assert {"validation", "scoring", "surgery", "fine_tuning", "fine_tuning_set_up", "callbacks", "other"} <= set(split)
     assert min(split.values()) >= 0
     assert sum(split.values()) == pytest.approx(info.elapsed_s, rel=1e-6)
+
+
+def test_a_fine_tunings_set_up_is_its_own_phase(trained, monkeypatch):
+    """What train_network does before its training loop (on a GPU: moving, folding and capturing)
+    is counted as set-up, not training or validation."""
+    from taylorprune.prune import steps
+
+    def slow_start(*args, **kwargs):
+        time.sleep(0.25)
+        return train_network(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "train_network", slow_start)
+    _, info = run_pruning(trained, validation_threshold=0.0, learnables_reduction_increment=0.1,
+                          learnables_reduction_goal=0.2)
+    fine_tunings = len(info.pruning_history) - 1
+    assert fine_tunings >= 2 and info.time_split["fine_tuning_set_up"] >= 0.25 * fine_tunings
 
 
 def test_distillation_from_the_unpruned_network_is_on_by_default(trained):

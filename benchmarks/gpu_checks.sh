@@ -2,8 +2,9 @@
 # The GPU figures still owed (docs/speed.md, docs/results.md), in one call of a short device lease:
 #   bash benchmarks/gpu_checks.sh     (on the GPU machine, from the repository root; 13-19 minutes with the
 #                                     defaults: trim BUDGET_SEEDS, ROWS or ROW_LIMIT to fit the lease)
-# 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes); make prune's command with
-#    a 60-second budget (compare_budget.py, seeds $BUDGET_SEEDS), and Torch-Pruning replaying it
+# 1. GPU tests (CUDA graphs, pruning on CUDA, CUDA benchmark runtimes); train and test on CUDA;
+#    make prune's command with a 60-second budget (compare_budget.py, seeds $BUDGET_SEEDS), and
+#    Torch-Pruning replaying it
 # 2. speed table with torch.compile rows, torch.profiler summary
 # 3. torchrun --nproc_per_node=1 against a plain process
 # 4. compare_matlab.py scenario 1 rows, each time-limited (Ctrl-C keeps the best)
@@ -39,6 +40,10 @@ log "GPU tests"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/train/test_graphs.py tests/train/test_device.py \
   tests/export/test_cli.py::test_benchmark_on_the_gpu tests/prune/test_loop.py::test_a_run_on_the_gpu_with_cuda_graphs
 log "GPU tests exit $?"
+log "train and test on the GPU (the subcommands besides prune that take a device)"
+timeout 120 python3 -m taylorprune train --model cifarnet --data "$DATA" --max-epochs 1 --out "$WORK/train" \
+  --force --quiet --execution-environment cuda
+timeout 60 python3 -m taylorprune test --model "$WORK/train/model.safetensors" --data "$DATA" --execution-environment cuda
 log "make prune's command, 60-second budget, seeds ${BUDGET_SEEDS:=0,1,2}; Torch-Pruning replaying it if carried"
 BUDGET_ROWS=ours$([ -d /tmp/site/torch_pruning ] && echo ,torch-pruning)
 timeout 600 python3 benchmarks/compare_budget.py --data "$DATA" --rows "$BUDGET_ROWS" --seeds "$BUDGET_SEEDS" \

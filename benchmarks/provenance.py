@@ -30,13 +30,14 @@ PACKAGES = ("torch", "torchvision", "numpy", "onnxruntime", "torch-pruning", "nv
 
 def provenance(seed: int | None) -> dict[str, Any]:
     """The command, seed, commit, versions and machine of this process's run."""
+    # A tree copied to another machine (a GPU's) names its commit in BENCHMARK_COMMIT: a .git
+    # travelling with it may be older than the files, so git cannot tell there.
+    named = os.environ.get("BENCHMARK_COMMIT")
     return {
         "command": " ".join(["python", _script(), *sys.argv[1:]]),
         "seed": seed,
-        # A tree copied to another machine (a GPU's) names its commit in BENCHMARK_COMMIT: a .git
-        # travelling with it may be older than the files, so git cannot tell there.
-        "git_commit": os.environ.get("BENCHMARK_COMMIT") or _git("rev-parse", "HEAD"),
-        "git_dirty": None if os.environ.get("BENCHMARK_COMMIT") else _dirty(),
+        "git_commit": named or _git("rev-parse", "HEAD"),
+        "git_dirty": None if named else _dirty(),
         "versions": {"taylorprune": taylorprune.__version__,
                      **{name: version for name in PACKAGES if (version := _version(name))}},
         "machine": describe_machine(),

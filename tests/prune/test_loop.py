@@ -138,8 +138,8 @@ def test_time_split_accounts_for_the_whole_run(trained):
 
 
 def test_a_fine_tunings_set_up_is_its_own_phase(trained, monkeypatch):
-    """What train_network does before its training loop (on a GPU: moving, folding and capturing)
-    is counted as set-up, not training or validation."""
+    """What train_network does before its training loop (moving the network, folding the teacher,
+    building the optimizer) is counted as set-up, not training or validation."""
     from taylorprune.prune import steps
 
     def slow_start(*args, **kwargs):

@@ -165,13 +165,13 @@ def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None,
     # The final fine-tuning is not resumable, nor is a step the budget sized (short, and re-planned on resume).
     report = s.on_fine_tune_epoch if step.plan and not images else None
     on_epoch = None if report is None else lambda state: report(FineTuneCheckpoint(iteration, step.plan, state))
-    with s.timed("fine_tuning_set_up"):  # the whole call; what its training loop took moves to the phases below
+    with s.timed("fine_tuning_set_up"):  # the whole call, less its training loop's time (below)
         net, tinfo = train_network(step.net, data, s.loss, opts, on_epoch=on_epoch, resume=step.resume,
                                    distillation=s.distillation, deadline=timing.deadline(s))
     if images:
         timing.measured(s, tinfo.training_seconds, len(tinfo.training_history) * min(opts.mini_batch_size, len(data)))
     split = s.info.time_split
-    split["fine_tuning_set_up"] = max(split["fine_tuning_set_up"] - tinfo.elapsed_s, 0.0)
+    split["fine_tuning_set_up"] -= tinfo.elapsed_s  # the loop's own time, split into the two phases below
     split["fine_tuning"] = split.get("fine_tuning", 0.0) + tinfo.training_seconds
     split["validation"] = split.get("validation", 0.0) + tinfo.elapsed_s - tinfo.training_seconds
     for r in tinfo.training_history:

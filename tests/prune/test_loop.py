@@ -189,6 +189,7 @@ def test_final_fine_tuning_is_kept_only_if_validation_holds(trained):
                           learnables_reduction_goal=0.2, final_fine_tuning_epochs=2)
     final = info.final_fine_tuning
     assert final["epochs"] == 2 and final["validation_before"] == info.pruning_history[-1].validation_metric
+    assert final["initial_learn_rate"] == pytest.approx(0.02)  # without a budget, the options' rate
     assert final["kept"] == (final["validation_after"] >= final["validation_before"])
     assert info.validation_metric == (final["validation_after"] if final["kept"] else final["validation_before"])
     assert evaluate(pruned, VAL)["accuracy"] == pytest.approx(info.validation_metric)

@@ -28,36 +28,17 @@ Writes benchmarks/results/second_fine_tuning.json.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import torch
 from provenance import write_result  # beside this script
-from step_recovery import step_setup
+from step_recovery import fine_tuned, step_setup
 from torch import nn
 
-from taylorprune.data import ImageData
-from taylorprune.prune.options import FINE_TUNING
-from taylorprune.train import Distillation, evaluate, train_network
-from taylorprune.train.device import native_bf16
+from taylorprune.train import evaluate
 
 RESULTS = Path(__file__).parent / "results" / "second_fine_tuning.json"
-
-
-def fine_tuned(net: nn.Module, train: ImageData, teacher: nn.Module, images: int, seed: int, draw: int,
-               rate: float) -> tuple[nn.Module, float]:
-    """``net`` fine-tuned on ``images`` drawn by (``seed``, ``draw``) from a learn rate of ``rate``; its
-    training seconds."""
-    epochs = math.ceil(images / len(train))
-    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(1000 * draw + seed))
-    opts = FINE_TUNING.replace(max_epochs=epochs, seed=seed, verbose=False, output_network="last-iteration",
-                               precision="bf16" if native_bf16() else "fp32", initial_learn_rate=rate)
-    tuned, info = train_network(copy.deepcopy(net), train.subset(chosen[: images // epochs]), "crossentropy", opts,
-                                distillation=Distillation(teacher))
-    return tuned, info.training_seconds
 
 
 def paired(trials: list[dict[str, Any]], kind: str, rates: list[float]) -> list[dict[str, Any]]:
@@ -96,14 +77,15 @@ def main() -> None:
         return tuned[0]
 
     for seed in map(int, args.seeds.split(",")):
-        first = trial("first look", seed, rates[0], None, fine_tuned(setup.net, train, teacher, args.images, seed, 1,
-                                                                     rates[0]))
+        first = trial("first look", seed, rates[0], None, fine_tuned(setup.net, train, teacher, args.images, seed, {},
+                                                                     initial_learn_rate=rates[0]))
         looked = trials[-1]["validation_after"]
         for rate in rates:
-            trial("second look", seed, rate, looked, fine_tuned(first, train, teacher, args.images, seed, 2, rate))
+            trial("second look", seed, rate, looked,
+                  fine_tuned(first, train, teacher, args.images, seed, {}, 2, initial_learn_rate=rate))
         for rate in rates:
             trial("final", seed, rate, start_accuracy,
-                  fine_tuned(setup.start, train, teacher, args.final_images, seed, 3, rate))
+                  fine_tuned(setup.start, train, teacher, args.final_images, seed, {}, 3, initial_learn_rate=rate))
     summary = paired(trials, "second look", rates) + paired(trials, "final", rates)
     path = write_result(Path(args.json), {**header, "summary": summary, "trials": trials}, seed=None)
     print(f"wrote {path}")

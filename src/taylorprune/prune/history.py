@@ -83,10 +83,11 @@ class PruningInfo:
     # "validation_after", "validation_low", "validation_high", "kept", "initial_learn_rate"} (kept
     # when validation did not get worse).
     final_fine_tuning: dict[str, Any] | None = None
-    # Wall seconds per phase, where a run's time goes: validation (incl. the baseline),
-    # acceptance, scoring, surgery (tracing and physical pruning), fine_tuning (training steps),
-    # fine_tuning_set_up (each fine-tuning's, outside its training loop), latency (timing networks
-    # when the cost is latency), callbacks (on_iteration: writing the run folder), other (the rest).
+    # Wall seconds per phase, where a run's time goes: validation (the baseline, and each
+    # fine-tuning's evaluations of the selection split), acceptance, scoring, surgery (tracing and
+    # physical pruning), fine_tuning (training steps), fine_tuning_set_up (each fine-tuning's,
+    # outside its training loop), latency (timing networks when the cost is latency), callbacks
+    # (on_iteration: writing the run folder), other (the rest).
     time_split: dict[str, float] = field(default_factory=dict)
     # How steps were decided: {"images", "confidence" (the search's), "decision_confidence" (each
     # decision's), "max_failed_steps", "selection_images"} of the acceptance split, or None when the

@@ -157,17 +157,18 @@ def score_batches(s: Session, iteration: int) -> Iterator[tuple[torch.Tensor, to
 
 
 def fine_tune(s: Session, iteration: int, step: Step, epochs: int | None = None,
-              images: int | None = None, learn_rate_share: float = 1.0) -> tuple[nn.Module, float, bool]:
+              images: int | None = None, learn_rate: float | None = None) -> tuple[nn.Module, float, bool]:
     """Fine-tune a step's network; return it, its validation figure, and whether training diverged.
 
     ``epochs`` (default max_epochs), or ``images`` when a time budget sized the fine-tuning: a
     subset drawn from (seed, iteration), in as few epochs as hold that many images, validated
-    once per epoch; from ``learn_rate_share`` of the initial learn rate. Its training and
-    validation records join the run's history, tagged with ``iteration``.
+    once per epoch; from ``learn_rate`` (default the options' initial learn rate). Its training
+    and validation records join the run's history, tagged with ``iteration``.
     """
     data, opts = s.data, s.train_opts.replace(seed=s.train_opts.seed + iteration,
-                                              max_epochs=epochs or s.train_opts.max_epochs,
-                                              initial_learn_rate=learn_rate_share * s.train_opts.initial_learn_rate)
+                                              max_epochs=epochs or s.train_opts.max_epochs)
+    if learn_rate is not None:
+        opts = opts.replace(initial_learn_rate=learn_rate)
     if images:
         data = _subset(s, iteration, images, epochs := math.ceil(images / len(s.data)))
         batch = min(opts.mini_batch_size, len(data))
@@ -254,9 +255,9 @@ def final_fine_tuning(s: Session) -> None:
         return  # the budget has no time left for it
     s.log(f"final fine-tuning: {f'{images:,} images' if images else f'{epochs} epochs'}{timing.left_text(s, ', ')}")
     iteration = len(s.info.pruning_history)  # its records carry the next iteration number
-    share = FINAL_LEARN_RATE_SHARE if images else 1.0
+    rate = (FINAL_LEARN_RATE_SHARE if images else 1.0) * s.train_opts.initial_learn_rate
     tuned, after, diverged = fine_tune(s, iteration, Step(copy.deepcopy(s.best), {}), epochs=epochs or None,
-                                       images=images, learn_rate_share=share)
+                                       images=images, learn_rate=rate)
     proof = decide(s, tuned, after)
     kept = not diverged and s.not_worse(proof.value, before) and s.meets(proof)
     if kept:
@@ -265,6 +266,6 @@ def final_fine_tuning(s: Session) -> None:
     s.info.final_fine_tuning = {"epochs": images / len(s.data) if images else epochs, "images": images,
                                 "validation_before": before, "validation_after": proof.value,
                                 "validation_low": low, "validation_high": high, "kept": kept,
-                                "initial_learn_rate": share * s.train_opts.initial_learn_rate}
+                                "initial_learn_rate": rate}
     s.log(f"final fine-tuning: validation {s.metric} {before:.4g} -> {proof.value:.4g}"
           f"{'' if kept else ' (not better: kept the network before it)'}{timing.left_text(s, ', ')}")

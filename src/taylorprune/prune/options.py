@@ -123,7 +123,8 @@ class PruningOptions:
     time_budget_s: float | None = option(
         None, allowed=Range(0, low_open=True), parse=parse_duration,
         doc="wall-clock time for the whole run, start-up to report, in seconds (on the command line also "
-            "15m, 1h30m): fine-tunings and a final fine-tuning are planned to fit (None: no limit)")
+            "15m, 1h30m): fine-tunings and a final fine-tuning are planned to fit from measured times, so two "
+            "runs of one seed can go differently far (None: no limit)")
     confidence: float = option(
         0.95, allowed=Range(0, 1, high_open=True),
         doc="keep a step only when the one-sided lower bound of its accuracy on a split used for nothing "

@@ -118,11 +118,10 @@ def fine_tune(net: nn.Module, train: ImageData, val: ImageData, teacher: nn.Modu
 def main() -> None:
     setup = step_setup(argparse.ArgumentParser(description=__doc__.splitlines()[0]), 0.05, 35_000,
                        "fine-tuning images (a step's, 15 minutes, Zen 4)", RESULTS)
-    args, train, val, teacher, original, net = (setup.args, setup.train, setup.val, setup.teacher, setup.original,
-                                                setup.net)
+    args, train, val, teacher, net = setup.args, setup.train, setup.val, setup.teacher, setup.net
     cache, cache_s = teacher_outputs(teacher, train)
     header = {"network": args.network, "step": args.step, "images": args.images, "bf16": native_bf16(),
-              "learnables_reduction": 1 - sum(p.numel() for p in net.parameters()) / original,
+              "learnables_reduction": setup.reduction(net),
               "cache_images": len(train), "cache_s": cache_s}
     print(json.dumps(header), flush=True)
     trials = []

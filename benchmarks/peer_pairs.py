@@ -9,8 +9,8 @@ and the ours row names the same folder with ``--out``. This pairs them across ev
 file given (default: the Zen 4 files, ``results/compare_budget-zen4*.json``), so the figures
 the docs quote over many rounds are computed, not tallied by hand.
 
-"Equal learnables" is only approximate: ModelOpt's channel grid lands a few points smaller
-than the size it is asked for. So each peer also gets a straight line of its test accuracy
+"Equal learnables" is only approximate: ModelOpt's channel grid lands up to a few points
+smaller than the size it is asked for. So each peer also gets a straight line of its test accuracy
 against its reduction over all its rows, and two readings that use it:
 
 - **size-adjusted difference**: ours' test accuracy minus what the line says the peer would
@@ -18,7 +18,7 @@ against its reduction over all its rows, and two readings that use it:
 - **fewer learnables at equal accuracy**: ours' reduction minus the reduction at which the
   line says the peer would match ours' test accuracy, in points of the original learnables
   (only where the slope is negative). It divides by a slope measured with noise, so its
-  spread is wider than the standard error below says, which leaves the slope's own error out.
+  spread is wider than its standard error says, which leaves the slope's own error out.
 """
 
 from __future__ import annotations
@@ -84,14 +84,14 @@ def line(xs: list[float], ys: list[float]) -> dict[str, float]:
             "slope_standard_error": math.sqrt(residual / (len(xs) - 2) / spread)}
 
 
-def mean(values: list[float]) -> dict[str, float]:
-    """Mean, its standard error, and the range."""
-    return {"mean": statistics.fmean(values), "standard_error": statistics.stdev(values) / math.sqrt(len(values)),
-            "min": min(values), "max": max(values)}
+def mean(values: list[float]) -> dict[str, float | None]:
+    """Mean, its standard error (None for a single value), and the range."""
+    error = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+    return {"mean": statistics.fmean(values), "standard_error": error, "min": min(values), "max": max(values)}
 
 
 def summary(found: list[dict[str, Any]]) -> dict[str, Any]:
-    """The pairs' differences, read at the peer's size and along the peer's line."""
+    """The pairs' differences as measured, and moved along the peer's line to ours' size."""
     diffs = [p["difference"] for p in found]
     out: dict[str, Any] = {
         "pairs": len(found), "difference": mean(diffs),
@@ -123,8 +123,9 @@ def main() -> None:
         result[peer] = {"summary": summary(found) if found else None, "pairs": found}
         if found:
             s = result[peer]["summary"]
-            print(f"{peer}: {s['pairs']} pairs, ours minus peer {s['difference']['mean']:+.2f} "
-                  f"(standard error {s['difference']['standard_error']:.2f}), ahead in {s['ours_ahead']}")
+            error = s["difference"]["standard_error"]
+            print(f"{peer}: {s['pairs']} pairs, ours minus peer {s['difference']['mean']:+.2f}"
+                  f"{'' if error is None else f' (standard error {error:.2f})'}, ahead in {s['ours_ahead']}")
     write_result(args.json, {"files": [f.name for f in files], "peers": result}, seed=None)
     print(f"wrote {args.json}")
 

@@ -64,8 +64,7 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
     start_accuracy = evaluate(setup.start, val)["accuracy"]
     header = {"network": args.network, "step": args.step, "images": args.images, "final_images": args.final_images,
-              "start_learnables_reduction": 1 - sum(p.numel() for p in setup.start.parameters()) / setup.original,
-              "learnables_reduction": 1 - sum(p.numel() for p in setup.net.parameters()) / setup.original,
+              "start_learnables_reduction": setup.reduction(setup.start), "learnables_reduction": setup.reduction(setup.net),
               "start_validation_accuracy": start_accuracy}
     print(json.dumps(header), flush=True)
     trials: list[dict[str, Any]] = []

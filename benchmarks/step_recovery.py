@@ -39,7 +39,7 @@ import torch
 from provenance import write_result  # beside this script
 from torch import nn
 
-from taylorprune import graph
+from taylorprune import count_learnables, graph
 from taylorprune.artifacts import load_network
 from taylorprune.data import ImageData, load_cifar10, split_validation
 from taylorprune.importance import IMPORTANCE
@@ -131,6 +131,10 @@ class StepSetup:
     start: nn.Module  # the network named by --network
     net: nn.Module  # ``start`` one --step smaller, not fine-tuned
 
+    def reduction(self, net: nn.Module) -> float:
+        """The share of the teacher's learnables ``net`` does without."""
+        return 1 - count_learnables(net) / self.original
+
 
 def step_setup(parser: argparse.ArgumentParser, step: float, images: int, images_help: str,
                results: Path) -> StepSetup:
@@ -146,7 +150,7 @@ def step_setup(parser: argparse.ArgumentParser, step: float, images: int, images
     train, _ = load_cifar10(args.data)
     train, val = split_validation(train, 5000, seed=0)
     teacher = load_model("cifarnet", pretrained=True)
-    original = sum(p.numel() for p in teacher.parameters())
+    original = count_learnables(teacher)
     start = load_network(args.network)
     return StepSetup(args, train, val, teacher, original, start, one_step(start, train, args.step, original))
 
@@ -158,10 +162,10 @@ def main() -> None:
     parser.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
                         help="also the defaults on 7,000 to 135,000 images (seed 0)")
     setup = step_setup(parser, 0.08, 14_000, "fine-tuning images of the lever comparison", RESULTS)
-    args, train, val, teacher, original, start, net = (setup.args, setup.train, setup.val, setup.teacher,
-                                                       setup.original, setup.start, setup.net)
-    header = {"network": args.network, "start_learnables_reduction": 1 - sum(p.numel() for p in start.parameters()) / original,
-              "learnables_reduction": 1 - sum(p.numel() for p in net.parameters()) / original,
+    args, train, val, teacher, start, net = (setup.args, setup.train, setup.val, setup.teacher, setup.start,
+                                             setup.net)
+    header = {"network": args.network, "start_learnables_reduction": setup.reduction(start),
+              "learnables_reduction": setup.reduction(net),
               "start_validation_accuracy": evaluate(start, val)["accuracy"],
               "validation_accuracy_before_fine_tuning": evaluate(net, val)["accuracy"],
               "step": args.step, "lever_images": args.images}
